@@ -1,0 +1,93 @@
+# svcsensor - build, test, demo, bench.
+#
+#   make            build ./svcsensor
+#   make demo       install Debian deps, build, learn on pcaps/baseline.pcap, detect on
+#                   pcaps/anomalies.pcap, print the report
+#   make check      install Debian deps, build, run the whole Criterion suite
+#   make asan|tsan  the suite under AddressSanitizer+UBSan / ThreadSanitizer
+#   make fuzz       short libFuzzer run of the decoder (clang)
+#   make bench      the bench harness (bench/README section in README.md)
+
+CC      ?= cc
+BUILD   ?= build
+PKGS     = libndpi liburcu-cds liburcu libpcap jansson
+# nDPI's headers are not -Wextra clean: include them as system headers.
+PKG_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude $(PKG_CFLAGS) \
+             -pthread -MMD -MP
+LDLIBS_ALL = $(PKG_LIBS) -pthread -lm
+
+LIB_SRCS  := $(shell find src -name '*.c' ! -name 'main.c' ! -name '*.bpf.c' | sort)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS := $(sort $(wildcard tests/*.c))
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+
+BIN       = svcsensor
+TESTBIN   = $(BUILD)/svcsensor-tests
+
+.PHONY: all deps check test demo asan tsan fuzz bench clean format pcaps
+
+all: $(BIN)
+
+# Binary at the top for the README's commands; sanitizer builds keep theirs in $(BUILD).
+ifeq ($(BUILD),build)
+$(BIN): $(BUILD)/svcsensor
+	cp $< $@
+endif
+
+$(BUILD)/svcsensor: $(BUILD)/src/main.o $(BUILD)/libsvcsensor.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/libsvcsensor.a: $(LIB_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(TESTBIN): $(TEST_OBJS) $(BUILD)/libsvcsensor.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcriterion
+
+deps:
+	@scripts/install-deps.sh
+
+# The suite runs the real binary ($(BUILD)/svcsensor) over the shipped pcaps.
+test: $(BUILD)/svcsensor $(TESTBIN)
+	SVCSENSOR_BIN=$(abspath $(BUILD)/svcsensor) $(TESTBIN) $(TESTFLAGS)
+
+check: deps
+	$(MAKE) all
+	$(MAKE) test
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+tsan:
+	$(MAKE) BUILD=build-tsan CFLAGS="-O1 -g" SANFLAGS="-fsanitize=thread" test
+
+fuzz:
+	@tests/fuzz/run.sh
+
+demo: deps
+	$(MAKE) all
+	@scripts/demo.sh
+
+bench: deps
+	$(MAKE) all
+	@bench/run.sh
+
+pcaps:
+	/usr/bin/python3 pcaps/generate.py pcaps
+
+format:
+	clang-format -i $$(find src include tests bench -name '*.[ch]')
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz $(BIN)
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/src/main.d

@@ -1,0 +1,102 @@
+/* config.h - every tunable of svcsensor in one place: defaults, the JSON config file, and the
+ * validation shared with command-line flags (main.c applies flags after config__load).
+ *
+ * Keys (config/svcsensor.json ships each with its default; README documents them). */
+#ifndef SVCSENSOR_CONFIG_H
+#define SVCSENSOR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum print_mode { PRINT_ALL = 0, PRINT_ANOMALIES, PRINT_NONE };
+
+/* How addresses outside local_networks become host keys. */
+enum remote_mode {
+	REMOTE_COLLAPSE = 0, /* every remote address is the key "remote" (the seed's behaviour) */
+	REMOTE_ADDRESS,      /* each remote address is its own key */
+	REMOTE_PREFIX,       /* remote addresses keyed by prefix (remote_prefix4 / remote_prefix6) */
+};
+
+/* An IPv4 or IPv6 network. addr uses the flow_key layout (IPv4 in the first 4 bytes). */
+struct cidr {
+	uint8_t addr[16];
+	uint8_t ipver; /* 4 or 6 */
+	uint8_t plen;  /* prefix length */
+};
+
+/* A rule that silences a known false positive: any field NULL = wildcard. Matched against the
+ * host keys (as printed: "10.42.0.130", "remote") and the application name. */
+struct allow_rule {
+	char *src;
+	char *dst;
+	char *app;
+};
+
+struct svc_config {
+	/* host keys */
+	struct cidr *local_networks;
+	size_t n_local_networks;
+	enum remote_mode remote_mode;
+	uint8_t remote_prefix4, remote_prefix6;
+
+	/* files ("" or NULL = off where it makes sense) */
+	char *map_file;
+	char *log_file;
+	uint64_t log_max_bytes;
+	unsigned log_keep;
+	char *report_file;       /* text report; the JSON form is report_file + ".json" */
+	unsigned report_interval;/* seconds; 0 = only at exit */
+	char *flows_out;         /* flow CSV export, NULL = off */
+
+	/* flows */
+	unsigned idle_timeout;   /* seconds */
+	unsigned active_timeout; /* seconds */
+	unsigned tcp_linger;     /* seconds a closed TCP flow absorbs trailing packets */
+	uint32_t max_flows;      /* per worker */
+	unsigned threads;
+	unsigned tcp_max_pkts, udp_max_pkts; /* DPI packet caps */
+	bool guess;              /* use nDPI's guess at give-up */
+
+	/* detection and output */
+	enum print_mode print;
+	char **minor_masters;    /* masters whose new apps are DNS_TLS_APPLICATION */
+	size_t n_minor_masters;
+	struct allow_rule *allow;
+	size_t n_allow;
+	unsigned learn_save_interval; /* seconds between map saves in learn mode; 0 = only at exit */
+
+	/* live capture (issue: live capture) */
+	char *interface;
+	char *fanout;            /* hash | cpu | qm | ebpf */
+	char *bpf_filter;
+	unsigned ring_block_size, ring_block_count, ring_frame_size, ring_block_timeout_ms;
+	bool promisc;
+	char *user;
+	unsigned stats_interval;
+};
+
+/* Fill *c with the built-in defaults (the same values config/svcsensor.json ships). 0 or -ENOMEM. */
+int config__defaults(struct svc_config *c);
+
+/* Overlay the keys of the JSON file at path onto *c (keys absent from the file keep their
+ * value). On error prints one line naming the file, the key (line:column when known) and the
+ * reason, and returns a negative errno; *c is then still valid (partially updated). */
+int config__load(struct svc_config *c, const char *path);
+
+/* Check cross-key constraints (timeouts, sizes, names) after flags were applied. Prints one
+ * line and returns -EINVAL on the first problem. */
+int config__validate(const struct svc_config *c);
+
+/* Parse "10.0.0.0/8" or "fd00::/8" (or a bare address = host prefix). 0 or -EINVAL. */
+int config__parse_cidr(const char *s, struct cidr *out);
+
+/* Parse a print mode name. 0 or -EINVAL. */
+int config__parse_print(const char *s, enum print_mode *out);
+
+/* Replace a string setting (frees the old one). 0 or -ENOMEM. */
+int config__set_str(char **field, const char *value);
+
+void config__free(struct svc_config *c);
+
+#endif

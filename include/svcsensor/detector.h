@@ -1,0 +1,72 @@
+/* detector.h - the single consumer's brain: host keys, verdict against the service map (or
+ * learning into it), and the outputs that follow a verdict (console line, anomaly log, report
+ * aggregates). Runs on the detector thread only, except detector__request_reload which any
+ * thread (a signal handler's flag reader in main) may call. */
+#ifndef SVCSENSOR_DETECTOR_H
+#define SVCSENSOR_DETECTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "svcsensor/config.h"
+#include "svcsensor/flow.h"
+
+/* One verdict per flow, first match wins (SPEC.md, Detection). */
+enum verdict {
+	VERDICT_UNKNOWN_SOURCE_IP = 0,
+	VERDICT_UNKNOWN_DESTINATION_IP,
+	VERDICT_UNKNOWN_PROTOCOL,
+	VERDICT_DNS_TLS_APPLICATION,
+	VERDICT_PROTOCOL_NEVER_USED,
+	VERDICT_NONE,
+	VERDICT__COUNT
+};
+
+/* "UNKNOWN_SOURCE_IP", ..., "NONE" */
+const char *verdict__name(enum verdict v);
+/* "major", "minor", or "" for NONE */
+const char *verdict__weight(enum verdict v);
+
+struct detector_stats {
+	uint64_t flows;                      /* flows judged (or learned) */
+	uint64_t per_verdict[VERDICT__COUNT];
+	uint64_t allowed;                    /* anomalies silenced by allow rules (counted NONE) */
+	uint64_t log_write_errors;
+	uint64_t map_reloads, map_reload_failures;
+};
+
+struct detector;
+
+/* Build the detector from the configuration: loads cfg->map_file (a missing file in detect
+ * mode warns once and starts from an empty map; a broken one is an error), opens the anomaly
+ * log. learn = learn mode (the detector is then the map's writer and judges nothing).
+ * console: where console lines go (stdout normally; NULL = none).
+ * Returns NULL after printing one line on error. */
+struct detector *detector__new(const struct svc_config *cfg, bool learn, FILE *console);
+
+/* Judge (detect mode) or learn (learn mode) one finished flow and produce its outputs.
+ * Returns the verdict (VERDICT_NONE in learn mode). Does not take ownership of rec. */
+enum verdict detector__flow(struct detector *d, const struct flow_record *rec);
+
+/* Periodic work on the detector thread: save the report every report_interval, the map in learn
+ * mode every learn_save_interval, and carry out a requested reload. now_s = wall clock. */
+void detector__tick(struct detector *d, uint64_t now_s);
+
+/* Ask for a reload (SIGHUP): map file loaded again and swapped in under RCU (old map kept if
+ * the file is broken), anomaly log reopened. Async-signal-safe (sets a flag); done at the next
+ * detector__tick or detector__flow. */
+void detector__request_reload(struct detector *d);
+
+/* Final outputs: report (text + JSON), map in learn mode, log flushed. 0 or negative errno. */
+int detector__finish(struct detector *d);
+
+const struct detector_stats *detector__stats(const struct detector *d);
+
+void detector__free(struct detector *d);
+
+/* Print the last saved report at path to out (svcsensor -a). 0, or negative errno after one
+ * line on stderr. */
+int report__print_saved(const char *path, FILE *out);
+
+#endif

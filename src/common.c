@@ -1,0 +1,28 @@
+/* common.c - one-line error reporting. */
+#include "svcsensor/common.h"
+
+#include <stdarg.h>
+
+static void vreport(const char *prefix, const char *fmt, va_list ap)
+{
+	char line[1024];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	/* A single fputs keeps lines from different threads whole. */
+	fprintf(stderr, "%s: %s%s\n", SVC_PROG, prefix, line);
+}
+
+void svc_err(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("", fmt, ap);
+	va_end(ap);
+}
+
+void svc_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("warning: ", fmt, ap);
+	va_end(ap);
+}
