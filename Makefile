@@ -22,6 +22,8 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude $(PK
 LDLIBS_ALL = $(PKG_LIBS) -pthread -lm
 
 LIB_SRCS  := $(shell find src -name '*.c' ! -name 'main.c' ! -name '*.bpf.c' | sort)
+BENCH_SRCS:= $(sort $(wildcard bench/*.c))
+BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(sort $(wildcard tests/*.c))
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
@@ -29,7 +31,7 @@ TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BIN       = svcsensor
 TESTBIN   = $(BUILD)/svcsensor-tests
 
-.PHONY: all deps check test demo asan tsan fuzz bench clean format pcaps
+.PHONY: bench-bins all deps check test demo asan tsan fuzz bench clean format pcaps
 
 all: $(BIN)
 
@@ -51,6 +53,26 @@ $(BUILD)/%.o: %.c
 
 $(TESTBIN): $(TEST_OBJS) $(BUILD)/libsvcsensor.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcriterion
+
+# eBPF fanout program: compiled with clang -target bpf, embedded in the binary through a
+# bpftool skeleton (build/gen/fanout.skel.h), so nothing is looked up on disk at run time.
+BPF_CLANG ?= clang
+$(BUILD)/gen/fanout.bpf.o: src/capture/fanout.bpf.c include/svcsensor/flow.h
+	@mkdir -p $(dir $@)
+	$(BPF_CLANG) -O2 -g -target bpf -I/usr/include/$(shell gcc -dumpmachine) -Iinclude -c $< -o $@
+
+$(BUILD)/gen/fanout.skel.h: $(BUILD)/gen/fanout.bpf.o
+	bpftool gen skeleton $< name fanout_bpf > $@
+
+$(BUILD)/src/capture/fanout_ebpf.o: $(BUILD)/gen/fanout.skel.h
+$(BUILD)/src/capture/fanout_ebpf.o: ALL_CFLAGS += -I$(BUILD)/gen $(shell pkg-config --cflags libbpf)
+LDLIBS_ALL += $(if $(wildcard src/capture/fanout_ebpf.c),$(shell pkg-config --libs libbpf))
+
+# Bench programs link the same library; the harness is bench/run.sh.
+bench-bins: $(BENCH_BINS)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libsvcsensor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 deps:
 	@scripts/install-deps.sh
@@ -78,7 +100,7 @@ demo: deps
 	@scripts/demo.sh
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) all bench-bins
 	@bench/run.sh
 
 pcaps:
