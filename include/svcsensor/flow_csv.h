@@ -1,0 +1,33 @@
+/* flow_csv.h - flow export: every finished flow as one CSV row, nfstream's column names.
+ *
+ * Columns: id, expiration_id, src_ip, src_port, dst_ip, dst_port, protocol, ip_version, vlan_id,
+ * bidirectional_first_seen_ms, bidirectional_last_seen_ms, bidirectional_duration_ms,
+ * bidirectional_packets, bidirectional_bytes, src2dst_packets, src2dst_bytes, dst2src_packets,
+ * dst2src_bytes, application_name, application_category_name, application_is_guessed,
+ * requested_server_name, end_reason, and in detect mode verdict.
+ * Bytes are IP bytes (IP header included, link layer not), see decode.h. Text fields are
+ * quoted per RFC 4180 when they hold a comma, a quote or a line break. */
+#ifndef SVCSENSOR_FLOW_CSV_H
+#define SVCSENSOR_FLOW_CSV_H
+
+#include <stdbool.h>
+
+#include "svcsensor/flow.h"
+
+struct flow_csv;
+
+/* Create (truncate) path and write the header; with_verdict adds the verdict column.
+ * NULL after one line on stderr. */
+struct flow_csv *flow_csv__open(const char *path, bool with_verdict);
+
+/* Write one row. verdict is the verdict name (ignored without the column). Errors are
+ * counted and reported once. */
+void flow_csv__write(struct flow_csv *c, const struct flow_record *r, const char *verdict);
+
+/* Flush and close; 0, or negative errno if any write failed (reported). */
+int flow_csv__close(struct flow_csv *c);
+
+/* nfstream's expiration_id for an end reason: 0 idle, 1 active, -1 anything else. */
+int flow_csv__expiration_id(enum flow_end e);
+
+#endif

@@ -1,0 +1,29 @@
+/* pipeline.h - builds and runs the threads of one svcsensor run:
+ *
+ *   reader (offline) or rings (live) -> workers -> finished-flow queue -> detector thread
+ *
+ * and, on the calling (main) thread, waits for signals: SIGINT/SIGTERM stop the capture,
+ * SIGHUP reloads the map and reopens the logs. Every flow that a worker ends is judged exactly
+ * once before pipeline__run returns. */
+#ifndef SVCSENSOR_PIPELINE_H
+#define SVCSENSOR_PIPELINE_H
+
+#include <stdbool.h>
+
+#include "svcsensor/config.h"
+
+struct pipeline_opts {
+	const struct svc_config *cfg;
+	bool learn;                  /* learn mode: the detector writes the map */
+	const char *const *files;    /* offline input (-r), in order */
+	unsigned n_files;
+	unsigned duration;           /* live: stop after this many seconds (0 = never) */
+	bool quiet;                  /* no progress line */
+};
+
+/* Run to the end of the input or a stop signal. Returns 0 when every input was read and every
+ * output written, 1 when the run completed but something was lost or unreadable (a truncated
+ * file, a failed write), 2 when it could not start (one line said why). */
+int pipeline__run(const struct pipeline_opts *o);
+
+#endif

@@ -1,0 +1,272 @@
+/* pipeline.c - thread set-up, the detector (consumer) thread, signals, the exit summary. */
+#include <urcu.h> /* first: the liburcu flavour used by the service map readers */
+
+#include "svcsensor/pipeline.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "svcsensor/common.h"
+#include "svcsensor/detector.h"
+#include "svcsensor/flow_csv.h"
+#include "svcsensor/flowq.h"
+#include "svcsensor/pcapfile.h"
+#include "svcsensor/worker.h"
+
+struct consumer {
+	pthread_t thread;
+	struct flowq *queue;
+	struct detector *det;
+	struct flow_csv *csv;
+	bool learn;
+	atomic_uint *done_count;
+	unsigned n_workers;
+	uint64_t taken;
+	atomic_bool finished;
+};
+
+/* The detector thread: the only consumer of finished flows and the owner of every output. */
+static void *consumer_run(void *arg)
+{
+	struct consumer *c = arg;
+	struct flowq_batch b;
+	flowq__batch_init(&b);
+	rcu_register_thread();
+	time_t last_tick = 0;
+	for (;;) {
+		/* Read "all workers done" before taking: a worker flushes before it counts itself
+		 * done, so an empty take after that means nothing can follow. */
+		bool all_done = atomic_load(c->done_count) == c->n_workers;
+		unsigned n = flowq__take(c->queue, &b, 100);
+		struct flow_record *r;
+		while ((r = flowq__batch_pop(&b))) {
+			enum verdict v = detector__flow(c->det, r);
+			if (c->csv)
+				flow_csv__write(c->csv, r, c->learn ? NULL : verdict__name(v));
+			flow_record__free(r);
+			c->taken++;
+		}
+		time_t now = time(NULL);
+		if (now != last_tick) {
+			detector__tick(c->det, (uint64_t)now);
+			last_tick = now;
+		}
+		if (all_done && n == 0)
+			break;
+	}
+	rcu_unregister_thread();
+	atomic_store(&c->finished, true);
+	return NULL;
+}
+
+static void print_summary(const struct pcapfile_reader *rd, struct worker *ws, unsigned n,
+			  const struct consumer *c, const struct detector_stats *ds, bool learn)
+{
+	uint64_t dec[DECODE__COUNT] = {0};
+	uint64_t ended[FLOW_END__COUNT] = {0}, lost = 0, total_ended = 0;
+	for (unsigned i = 0; i < DECODE__COUNT; i++)
+		dec[i] = rd ? rd->st.decode[i] : 0;
+	for (unsigned w = 0; w < n; w++) {
+		const struct flow_table_stats *s = flow_table__stats(ws[w].table);
+		for (unsigned i = 0; i < DECODE__COUNT; i++)
+			dec[i] += ws[w].decode[i];
+		for (unsigned e = 0; e < FLOW_END__COUNT; e++) {
+			ended[e] += s->flows_ended[e];
+			total_ended += s->flows_ended[e];
+		}
+		lost += s->records_lost;
+	}
+	uint64_t pkts = 0;
+	for (unsigned i = 0; i < DECODE__COUNT; i++)
+		pkts += dec[i];
+
+	char line[1024];
+	int off = snprintf(line, sizeof(line), "packets %" PRIu64 ", decoded %" PRIu64, pkts,
+			   dec[DECODE_OK]);
+	for (unsigned i = 1; i < DECODE__COUNT; i++)
+		if (dec[i] && off < (int)sizeof(line))
+			off += snprintf(line + off, sizeof(line) - (size_t)off, ", %s %" PRIu64,
+					decode__result_name(i), dec[i]);
+	fprintf(stderr, "%s: %s\n", SVC_PROG, line);
+
+	off = snprintf(line, sizeof(line), "flows ended %" PRIu64 " (", total_ended);
+	for (unsigned e = 0; e < FLOW_END__COUNT && off < (int)sizeof(line); e++)
+		off += snprintf(line + off, sizeof(line) - (size_t)off, "%s%s %" PRIu64,
+				e ? ", " : "", flow_end__name(e), ended[e]);
+	if (off < (int)sizeof(line))
+		snprintf(line + off, sizeof(line) - (size_t)off, ")%s", lost ? "" : "");
+	fprintf(stderr, "%s: %s\n", SVC_PROG, line);
+	if (lost)
+		fprintf(stderr, "%s: flow records lost (out of memory): %" PRIu64 "\n", SVC_PROG,
+			lost);
+
+	if (learn) {
+		fprintf(stderr, "%s: flows learned %" PRIu64 " (flows ended %" PRIu64 ")\n",
+			SVC_PROG, ds->flows, total_ended);
+	} else {
+		off = snprintf(line, sizeof(line), "flows judged %" PRIu64 " (", ds->flows);
+		for (unsigned v = 0; v < VERDICT__COUNT && off < (int)sizeof(line); v++)
+			off += snprintf(line + off, sizeof(line) - (size_t)off, "%s%s %" PRIu64,
+					v ? ", " : "", verdict__name(v), ds->per_verdict[v]);
+		if (off < (int)sizeof(line))
+			snprintf(line + off, sizeof(line) - (size_t)off,
+				 "; allowed %" PRIu64 "); flows ended %" PRIu64 " %s", ds->allowed,
+				 total_ended, total_ended == ds->flows ? "= judged" : "!= judged");
+		fprintf(stderr, "%s: %s\n", SVC_PROG, line);
+	}
+	(void)c;
+}
+
+int pipeline__run(const struct pipeline_opts *o)
+{
+	const struct svc_config *cfg = o->cfg;
+	unsigned n = cfg->threads ? cfg->threads : 1;
+	int status = 2;
+	struct flowq queue;
+	atomic_uint done_count;
+	atomic_bool stop;
+	atomic_init(&done_count, 0);
+	atomic_init(&stop, false);
+
+	if (!o->n_files) {
+		svc_err("no input: give -r FILE (live capture -i is not built in yet)");
+		return 2;
+	}
+	if (pcapfile__check(o->files, o->n_files, cfg->bpf_filter) != 0)
+		return 2;
+	if (flowq__init(&queue) != 0) {
+		svc_err("finished-flow queue: %s", strerror(errno));
+		return 2;
+	}
+
+	struct worker *ws = calloc(n, sizeof(*ws));
+	struct pktchan *chans = calloc(n, sizeof(*chans));
+	struct consumer cons = {0};
+	struct pcapfile_reader rd = {0};
+	pthread_t reader;
+	unsigned started = 0, inited = 0, chans_ok = 0;
+	bool reader_started = false, consumer_started = false;
+	sigset_t sigs, old;
+
+	if (!ws || !chans) {
+		svc_err("out of memory");
+		goto cleanup;
+	}
+	cons.det = detector__new(cfg, o->learn, cfg->print == PRINT_NONE ? NULL : stdout);
+	if (!cons.det)
+		goto cleanup;
+	if (cfg->flows_out && *cfg->flows_out) {
+		cons.csv = flow_csv__open(cfg->flows_out, !o->learn);
+		if (!cons.csv)
+			goto cleanup;
+	}
+	for (; inited < n; inited++)
+		if (worker__init(&ws[inited], inited, cfg, &queue, &done_count) != 0)
+			goto cleanup;
+	for (; chans_ok < n; chans_ok++) {
+		if (pktchan__init(&chans[chans_ok]) != 0) {
+			svc_err("packet channels: out of memory");
+			goto cleanup;
+		}
+		ws[chans_ok].chan = &chans[chans_ok];
+	}
+
+	/* Signals go to this thread only: block them before any thread starts. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+
+	cons.queue = &queue;
+	cons.learn = o->learn;
+	cons.done_count = &done_count;
+	cons.n_workers = n;
+	atomic_init(&cons.finished, false);
+	if (pthread_create(&cons.thread, NULL, consumer_run, &cons) != 0) {
+		svc_err("cannot start the detector thread");
+		goto unblock;
+	}
+	consumer_started = true;
+	for (; started < n; started++)
+		if (pthread_create(&ws[started].thread, NULL, worker__run, &ws[started]) != 0) {
+			svc_err("cannot start worker %u", started);
+			break;
+		}
+	rd.files = o->files;
+	rd.n_files = o->n_files;
+	rd.bpf_filter = cfg->bpf_filter;
+	rd.chans = chans;
+	rd.n_workers = started;
+	rd.stop = &stop;
+	rd.progress = !o->quiet && isatty(STDERR_FILENO);
+	if (started == n && pthread_create(&reader, NULL, pcapfile__run, &rd) == 0) {
+		reader_started = true;
+	} else {
+		/* Workers that started wait for a batch: give each a last one. */
+		atomic_store(&stop, true);
+		rd.n_files = 0;
+		rd.n_workers = started;
+		pcapfile__run(&rd);
+		/* Workers that never started must not be waited for by the consumer. */
+		atomic_fetch_add(&done_count, n - started);
+	}
+
+	/* The main thread: signals until the detector thread has judged the last flow. */
+	bool stopping = false;
+	while (!atomic_load(&cons.finished)) {
+		struct timespec to = {0, 200 * 1000 * 1000};
+		int sig = sigtimedwait(&sigs, NULL, &to);
+		if (sig == SIGINT || sig == SIGTERM) {
+			if (!stopping)
+				fprintf(stderr, "%s: stopping: ending every flow, writing outputs\n",
+					SVC_PROG);
+			stopping = true;
+			atomic_store(&stop, true);
+		} else if (sig == SIGHUP) {
+			detector__request_reload(cons.det);
+		}
+	}
+	status = 0;
+	if (reader_started)
+		pthread_join(reader, NULL);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(ws[i].thread, NULL);
+	pthread_join(cons.thread, NULL);
+	consumer_started = false;
+
+	if (detector__finish(cons.det) != 0)
+		status = 1;
+	if (rd.error || started != n)
+		status = rd.error && rd.st.files_ok + rd.st.files_failed > 0 && !rd.st.packets ? 2 : 1;
+	print_summary(&rd, ws, started, &cons, detector__stats(cons.det), o->learn);
+	if (detector__stats(cons.det)->log_write_errors)
+		status = status ? status : 1;
+
+unblock:
+	if (consumer_started) {
+		/* Failed start: let the consumer finish on an empty queue. */
+		atomic_store(&done_count, n);
+		pthread_join(cons.thread, NULL);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+cleanup:
+	if (cons.csv && flow_csv__close(cons.csv) != 0 && status == 0)
+		status = 1;
+	if (cons.det)
+		detector__free(cons.det);
+	for (unsigned i = 0; i < inited; i++)
+		worker__destroy(&ws[i]);
+	for (unsigned i = 0; i < chans_ok; i++)
+		pktchan__destroy(&chans[i]);
+	free(ws);
+	free(chans);
+	flowq__destroy(&queue);
+	return status;
+}
