@@ -76,23 +76,36 @@ struct svc_config {
 	unsigned stats_interval;
 };
 
-/* Fill *c with the built-in defaults (the same values config/svcsensor.json ships). 0 or -ENOMEM. */
+/* Fill *c with the built-in defaults (the same values config/svcsensor.json ships). *c is
+ * overwritten, not freed first. 0 or -ENOMEM (then *c is zeroed). */
 int config__defaults(struct svc_config *c);
 
 /* Overlay the keys of the JSON file at path onto *c (keys absent from the file keep their
- * value). On error prints one line naming the file, the key (line:column when known) and the
- * reason, and returns a negative errno; *c is then still valid (partially updated). */
+ * value). Strict: an unknown key, a wrong type or a bad value is an error. On error prints one
+ * line naming the file, the key (line:column when known) and the reason, e.g.
+ *   svcsensor: config.json:4:3: key "idle_timeout": expected a positive integer, got -5
+ * and returns a negative errno (-ENOENT when the file does not exist, -EINVAL for bad content);
+ * *c is then still valid (keys before the bad one applied). null or "" for the optional files
+ * (log_file, report_file, flows_out) and interface / bpf_filter / user is stored as NULL. */
 int config__load(struct svc_config *c, const char *path);
 
 /* Check cross-key constraints (timeouts, sizes, names) after flags were applied. Prints one
  * line and returns -EINVAL on the first problem. */
 int config__validate(const struct svc_config *c);
 
-/* Parse "10.0.0.0/8" or "fd00::/8" (or a bare address = host prefix). 0 or -EINVAL. */
+/* Parse "10.0.0.0/8" or "fd00::/8" (or a bare address = host prefix). Host bits after the
+ * prefix are cleared ("10.1.2.3/8" is 10.0.0.0/8). 0 or -EINVAL. */
 int config__parse_cidr(const char *s, struct cidr *out);
 
-/* Parse a print mode name. 0 or -EINVAL. */
+/* Parse a print mode name ("all", "anomalies", "none"). 0 or -EINVAL. */
 int config__parse_print(const char *s, enum print_mode *out);
+
+/* Parse a remote mode name ("remote", "address", "prefix"). 0 or -EINVAL. */
+int config__parse_remote_mode(const char *s, enum remote_mode *out);
+
+/* The config-file spelling of a mode ("all", "prefix", ...); "?" when out of range. Static. */
+const char *config__print_name(enum print_mode m);
+const char *config__remote_mode_name(enum remote_mode m);
 
 /* Replace a string setting (frees the old one). 0 or -ENOMEM. */
 int config__set_str(char **field, const char *value);
