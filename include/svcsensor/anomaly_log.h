@@ -1,0 +1,62 @@
+/* anomaly_log.h - one JSON object per line per anomalous flow, in a file that rotates by size.
+ *
+ * Line schema: docs/anomaly-log.schema.json (every field always present). Each line is written
+ * with a single write(2) of the whole line on an O_APPEND descriptor, so a reader (tail -F, a
+ * log shipper) never sees a torn line. Rotation: when the next line would take the file past
+ * max_bytes, path -> path.1 -> ... -> path.<keep> (the oldest dropped) and a new path is
+ * started. anomaly_log__reopen serves an external logrotate (SIGHUP). A write error is reported
+ * once (one line on stderr) and counted; it never stops the sensor.
+ *
+ * One writer: the detector thread. Not thread-safe. */
+#ifndef SVCSENSOR_ANOMALY_LOG_H
+#define SVCSENSOR_ANOMALY_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "svcsensor/detector.h"
+#include "svcsensor/flow.h"
+
+struct anomaly_log;
+
+struct anomaly_log_stats {
+	uint64_t lines;     /* lines written whole */
+	uint64_t bytes;     /* bytes of those lines */
+	uint64_t rotations; /* size rotations done */
+	uint64_t errors;    /* lines lost to write / open / format errors */
+};
+
+/* Open (create, append) the log at path. max_bytes 0 = never rotate; keep = rotated files kept
+ * besides the live one (0 = the full file is dropped at rotation). Returns NULL after one line
+ * on stderr naming the file and the reason (no such directory, permission, ...). The path is
+ * copied. */
+struct anomaly_log *anomaly_log__open(const char *path, uint64_t max_bytes, unsigned keep);
+
+/* Format the JSON line of one flow (compact, with the trailing '\n'). Returns a malloc'd string
+ * the caller frees, its length in *len; NULL on out of memory. Names that are not printable
+ * ASCII (a hostile SNI) have the offending bytes replaced by '?', so the line is valid JSON. */
+char *anomaly_log__format(const struct flow_record *r, const char *src_key, const char *dst_key,
+			  enum verdict v, size_t *len);
+
+/* Log one anomalous flow: format, rotate if due, one write(2). 0, or a negative errno (the
+ * error is counted, and reported on stderr only the first time). May block on the disk. */
+int anomaly_log__write(struct anomaly_log *l, const struct flow_record *r, const char *src_key,
+		       const char *dst_key, enum verdict v);
+
+/* Append one ready line (must end with '\n'), rotating if due. The primitive under
+ * anomaly_log__write; 0 or negative errno as above. */
+int anomaly_log__write_line(struct anomaly_log *l, const char *line, size_t len);
+
+/* Close and open path again (after an external logrotate renamed it). Re-arms the one-time
+ * error report. 0 or negative errno (counted, reported; the next write retries the open). */
+int anomaly_log__reopen(struct anomaly_log *l);
+
+const struct anomaly_log_stats *anomaly_log__stats(const struct anomaly_log *l);
+
+/* Close and free. NULL is fine. */
+void anomaly_log__close(struct anomaly_log *l);
+
+/* "tcp", "udp", "icmp", "icmpv6", "igmp", "gre", "esp", "ah", "sctp", or "other". */
+const char *anomaly_log__l4_name(uint8_t proto);
+
+#endif

@@ -1,0 +1,56 @@
+/* console.h - the seed's one line per flow, on a buffered stdio stream.
+ *
+ *   " 65. 10.42.0.130     --> remote          , BitTorrent           | PROTOCOL NEVER USED"
+ *
+ * index right-aligned in 3, source and destination keys left-aligned in 15, application in 20,
+ * then the verdict in the seed's spelling (console__label). Wider values are printed whole, so
+ * a column then shifts rather than losing characters. Which flows are printed follows the print
+ * setting (all / anomalies / none). Used by the detector thread only: not thread-safe. */
+#ifndef SVCSENSOR_CONSOLE_H
+#define SVCSENSOR_CONSOLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "svcsensor/config.h"
+#include "svcsensor/detector.h"
+
+/* Label printed in learn mode instead of a verdict. */
+#define CONSOLE_LEARNED "LEARNED"
+
+struct console;
+
+/* The seed's spelling of a verdict: "NONE", "PROTOCOL NEVER USED", "DNS/TLS APPLICATION",
+ * "UNKNOWN PROTOCOL", "UNKNOWN SOURCE IP", "UNKNOWN DESTINATION IP"; "?" when out of range.
+ * Static strings; the report uses the same spelling for its section titles. */
+const char *console__label(enum verdict v);
+
+/* Format one line (with its trailing '\n') into buf, truncated to len like snprintf.
+ * Returns what snprintf returns: the length the whole line needs. */
+int console__format(char *buf, size_t len, uint64_t index, const char *src, const char *dst,
+		    const char *app, const char *label);
+
+/* A console writing to out (borrowed: the caller keeps and closes it) with the given print
+ * mode. out NULL = print nothing. NULL on out of memory. */
+struct console *console__new(FILE *out, enum print_mode mode);
+
+/* Print the line of one judged flow if the print mode selects it (PRINT_ALL: every flow;
+ * PRINT_ANOMALIES: verdict other than VERDICT_NONE; PRINT_NONE: nothing). Buffered; flushed
+ * when a second has passed since the last flush. Returns true if a line was printed. */
+bool console__verdict(struct console *c, uint64_t index, const char *src, const char *dst,
+		      const char *app, enum verdict v);
+
+/* Learn mode: print the line with the label "LEARNED" (only under PRINT_ALL). */
+bool console__learned(struct console *c, uint64_t index, const char *src, const char *dst,
+		      const char *app);
+
+/* Flush what is buffered (the detector calls it when idle and on its periodic tick). Does
+ * nothing if nothing was printed since the last flush. A stream error is reported once. */
+void console__flush(struct console *c);
+
+/* Flush and free. Does not close the stream. */
+void console__free(struct console *c);
+
+#endif

@@ -1,0 +1,607 @@
+/* report.c - per verdict / source / destination aggregates and the seed's report.
+ *
+ * Aggregates live in small open-addressing string tables (one per verdict for sources, one per
+ * source for destinations): a flow costs two lookups and a short scan of its pair's apps. The
+ * ordering work (sorting, share rounding) happens only when a report is written. */
+#include "svcsensor/report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "svcsensor/common.h"
+#include "svcsensor/console.h"
+
+#define SHARE_UNITS 10000U /* hundredths of a percent */
+
+/* Open-addressing table of items whose first member is their key (char *). */
+struct strtab {
+	void **slots;
+	size_t cap, n; /* cap is 0 or a power of two */
+};
+
+struct rdst {
+	char *key;
+	uint64_t bytes, flows;
+	char **apps; /* distinct, first-seen order */
+	size_t n_apps, cap_apps;
+};
+
+struct rsrc {
+	char *key;
+	uint64_t bytes, flows;
+	struct strtab dsts;
+};
+
+struct rverdict {
+	uint64_t flows, bytes;
+	struct strtab srcs;
+};
+
+struct report {
+	struct rverdict v[VERDICT__COUNT];
+	uint64_t flows;
+};
+
+/* Sections in the seed's order: NONE, then the anomalies alphabetically by label. */
+static const enum verdict section_order[VERDICT__COUNT] = {
+	VERDICT_NONE,
+	VERDICT_DNS_TLS_APPLICATION,
+	VERDICT_PROTOCOL_NEVER_USED,
+	VERDICT_UNKNOWN_DESTINATION_IP,
+	VERDICT_UNKNOWN_PROTOCOL,
+	VERDICT_UNKNOWN_SOURCE_IP,
+};
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+static void **strtab_slot(const struct strtab *t, const char *key)
+{
+	size_t mask = t->cap - 1, i = (size_t)str_hash(key) & mask;
+	for (;; i = (i + 1) & mask) {
+		char **item = t->slots[i];
+		if (!item || strcmp(*item, key) == 0)
+			return &t->slots[i];
+	}
+}
+
+static void *strtab_get(const struct strtab *t, const char *key)
+{
+	return t->cap ? *strtab_slot(t, key) : NULL;
+}
+
+/* Insert an item known to be absent. 0 or -ENOMEM. */
+static int strtab_put(struct strtab *t, void *item)
+{
+	if ((t->n + 1) * 4 > t->cap * 3) { /* keep the load under 3/4 */
+		size_t ncap = t->cap ? t->cap * 2 : 8;
+		struct strtab nt = {calloc(ncap, sizeof(void *)), ncap, t->n};
+		if (!nt.slots)
+			return -ENOMEM;
+		for (size_t i = 0; i < t->cap; i++)
+			if (t->slots[i])
+				*strtab_slot(&nt, *(char **)t->slots[i]) = t->slots[i];
+		free(t->slots);
+		*t = nt;
+	}
+	*strtab_slot(t, *(char **)item) = item;
+	t->n++;
+	return 0;
+}
+
+/* The items of a table in an array (caller frees); NULL when empty or out of memory. */
+static void **strtab_items(const struct strtab *t)
+{
+	void **out;
+	size_t j = 0;
+
+	if (!t->n || !(out = malloc(t->n * sizeof(*out))))
+		return NULL;
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slots[i])
+			out[j++] = t->slots[i];
+	return out;
+}
+
+static void rdst_free(struct rdst *d)
+{
+	for (size_t i = 0; i < d->n_apps; i++)
+		free(d->apps[i]);
+	free(d->apps);
+	free(d->key);
+	free(d);
+}
+
+static void rsrc_free(struct rsrc *s)
+{
+	for (size_t i = 0; i < s->dsts.cap; i++)
+		if (s->dsts.slots[i])
+			rdst_free(s->dsts.slots[i]);
+	free(s->dsts.slots);
+	free(s->key);
+	free(s);
+}
+
+struct report *report__new(void)
+{
+	return calloc(1, sizeof(struct report));
+}
+
+void report__free(struct report *r)
+{
+	if (!r)
+		return;
+	for (unsigned v = 0; v < VERDICT__COUNT; v++) {
+		struct strtab *t = &r->v[v].srcs;
+		for (size_t i = 0; i < t->cap; i++)
+			if (t->slots[i])
+				rsrc_free(t->slots[i]);
+		free(t->slots);
+	}
+	free(r);
+}
+
+static struct rsrc *get_src(struct rverdict *rv, const char *key)
+{
+	struct rsrc *s = strtab_get(&rv->srcs, key);
+	if (s)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->key = strdup(key)) || strtab_put(&rv->srcs, s) != 0) {
+		if (s)
+			free(s->key);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static struct rdst *get_dst(struct rsrc *s, const char *key)
+{
+	struct rdst *d = strtab_get(&s->dsts, key);
+	if (d)
+		return d;
+	d = calloc(1, sizeof(*d));
+	if (!d || !(d->key = strdup(key)) || strtab_put(&s->dsts, d) != 0) {
+		if (d)
+			free(d->key);
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static int add_app(struct rdst *d, const char *app)
+{
+	char *copy;
+
+	for (size_t i = 0; i < d->n_apps; i++)
+		if (strcmp(d->apps[i], app) == 0)
+			return 0;
+	if (d->n_apps == d->cap_apps) {
+		size_t ncap = d->cap_apps ? d->cap_apps * 2 : 4;
+		char **na = realloc(d->apps, ncap * sizeof(*na));
+		if (!na)
+			return -ENOMEM;
+		d->apps = na;
+		d->cap_apps = ncap;
+	}
+	if (!(copy = strdup(app)))
+		return -ENOMEM;
+	d->apps[d->n_apps++] = copy;
+	return 0;
+}
+
+int report__add(struct report *r, enum verdict v, const char *src, const char *dst,
+		const char *app, uint64_t bytes)
+{
+	struct rverdict *rv;
+	struct rsrc *s;
+	struct rdst *d;
+
+	if ((unsigned)v >= VERDICT__COUNT)
+		return -EINVAL;
+	rv = &r->v[v];
+	r->flows++;
+	rv->flows++;
+	rv->bytes += bytes;
+	if (!(s = get_src(rv, src)) || !(d = get_dst(s, dst)))
+		return -ENOMEM;
+	s->flows++;
+	s->bytes += bytes;
+	d->flows++;
+	d->bytes += bytes;
+	return add_app(d, app);
+}
+
+void report__totals(const struct report *r, uint64_t *flows, uint64_t *anomalies)
+{
+	if (flows)
+		*flows = r->flows;
+	if (anomalies)
+		*anomalies = r->flows - r->v[VERDICT_NONE].flows;
+}
+
+/* Sort by bytes descending, then key ascending. rsrc and rdst both start with key, bytes. */
+struct keyed {
+	char *key;
+	uint64_t bytes;
+};
+
+static int by_bytes_then_key(const void *a, const void *b)
+{
+	const struct keyed *x = *(const struct keyed *const *)a;
+	const struct keyed *y = *(const struct keyed *const *)b;
+	if (x->bytes != y->bytes)
+		return x->bytes > y->bytes ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+static void **sorted_items(const struct strtab *t)
+{
+	void **items = strtab_items(t);
+	if (items)
+		qsort(items, t->n, sizeof(*items), by_bytes_then_key);
+	return items;
+}
+
+/* Shares of the destinations of one source (sorted), in hundredths of a percent, largest
+ * remainder: they add up to exactly SHARE_UNITS. With no bytes at all, an equal split. */
+static void compute_shares(struct rdst **d, size_t n, uint64_t total, unsigned *share)
+{
+	unsigned __int128 *rem = calloc(n, sizeof(*rem));
+	unsigned given = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned __int128 w = total ? d[i]->bytes : 1, sum = total ? total : n;
+		unsigned __int128 scaled = w * SHARE_UNITS;
+		share[i] = (unsigned)(scaled / sum);
+		if (rem)
+			rem[i] = scaled % sum;
+		given += share[i];
+	}
+	/* Hand the leftover units to the largest remainders, earlier entries first on ties. */
+	while (given < SHARE_UNITS && n) {
+		size_t best = 0;
+		if (rem) {
+			for (size_t i = 1; i < n; i++)
+				if (rem[i] > rem[best])
+					best = i;
+			rem[best] = 0;
+		} else {
+			best = given % n; /* no memory for remainders: round robin */
+		}
+		share[best]++;
+		given++;
+	}
+	free(rem);
+}
+
+/* Visit the report in its deterministic order; the callbacks build text or JSON. */
+struct report_visitor {
+	int (*section)(void *ctx, enum verdict v, const struct rverdict *rv);
+	int (*source)(void *ctx, const struct rsrc *s);
+	int (*dest)(void *ctx, const struct rdst *d, unsigned share);
+	int (*section_end)(void *ctx);
+};
+
+static int visit(const struct report *r, const struct report_visitor *vis, void *ctx)
+{
+	for (unsigned k = 0; k < VERDICT__COUNT; k++) {
+		enum verdict v = section_order[k];
+		const struct rverdict *rv = &r->v[v];
+		struct rsrc **srcs;
+		int err;
+
+		if (!rv->flows)
+			continue;
+		if ((err = vis->section(ctx, v, rv)))
+			return err;
+		srcs = (struct rsrc **)sorted_items(&rv->srcs);
+		if (!srcs && rv->srcs.n)
+			return -ENOMEM;
+		for (size_t i = 0; i < rv->srcs.n; i++) {
+			struct rdst **dsts = (struct rdst **)sorted_items(&srcs[i]->dsts);
+			size_t n = srcs[i]->dsts.n;
+			unsigned *share = calloc(n ? n : 1, sizeof(*share));
+
+			err = (!dsts && n) || !share ? -ENOMEM : vis->source(ctx, srcs[i]);
+			if (!err)
+				compute_shares(dsts, n, srcs[i]->bytes, share);
+			for (size_t j = 0; !err && j < n; j++)
+				err = vis->dest(ctx, dsts[j], share[j]);
+			free(share);
+			free(dsts);
+			if (err) {
+				free(srcs);
+				return err;
+			}
+		}
+		free(srcs);
+		if ((err = vis->section_end(ctx)))
+			return err;
+	}
+	return 0;
+}
+
+/* ---- text ---- */
+
+static int text_section(void *ctx, enum verdict v, const struct rverdict *rv)
+{
+	(void)rv;
+	if (fprintf(ctx, "+++++++ %s anomaly flows +++++++\n", console__label(v)) < 0)
+		return -EIO;
+	return 0;
+}
+
+static int text_source(void *ctx, const struct rsrc *s)
+{
+	/* The trailing space after "with:" is the seed's. */
+	if (fprintf(ctx, "+ %-15s exchange %9llu bytes with: \n", s->key,
+		    (unsigned long long)s->bytes) < 0)
+		return -EIO;
+	return 0;
+}
+
+static int text_dest(void *ctx, const struct rdst *d, unsigned share)
+{
+	FILE *out = ctx;
+	fprintf(out, "\t - %-15s, %9llu bytes (%u.%02u%%) using [", d->key,
+		(unsigned long long)d->bytes, share / 100, share % 100);
+	for (size_t i = 0; i < d->n_apps; i++)
+		fprintf(out, "%s'%s'", i ? ", " : "", d->apps[i]);
+	return fputs("]\n", out) < 0 ? -EIO : 0;
+}
+
+static int text_section_end(void *ctx)
+{
+	return fputc('\n', (FILE *)ctx) == EOF ? -EIO : 0;
+}
+
+int report__write_text(const struct report *r, FILE *out)
+{
+	static const struct report_visitor vis = {text_section, text_source, text_dest,
+						  text_section_end};
+	uint64_t flows, anomalies;
+	int err = visit(r, &vis, out);
+
+	if (err)
+		return err;
+	report__totals(r, &flows, &anomalies);
+	fprintf(out, "+++++++ On %llu flows, %llu anomalies +++++++\n", (unsigned long long)flows,
+		(unsigned long long)anomalies);
+	return ferror(out) ? -EIO : 0;
+}
+
+/* ---- JSON ---- */
+
+struct json_ctx {
+	json_t *verdicts;     /* array of sections */
+	json_t *sources;      /* the current section's array */
+	json_t *destinations; /* the current source's array */
+};
+
+static int json_section(void *ctx, enum verdict v, const struct rverdict *rv)
+{
+	struct json_ctx *j = ctx;
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:[]}", "verdict", verdict__name(v), "label",
+			      console__label(v), "flows", (json_int_t)rv->flows, "bytes",
+			      (json_int_t)rv->bytes, "sources");
+	if (!o || json_array_append_new(j->verdicts, o))
+		return -ENOMEM;
+	j->sources = json_object_get(o, "sources");
+	return 0;
+}
+
+static int json_source(void *ctx, const struct rsrc *s)
+{
+	struct json_ctx *j = ctx;
+	json_t *o = json_pack("{s:s, s:I, s:I, s:[]}", "source", s->key, "bytes",
+			      (json_int_t)s->bytes, "flows", (json_int_t)s->flows, "destinations");
+	if (!o || json_array_append_new(j->sources, o))
+		return -ENOMEM;
+	j->destinations = json_object_get(o, "destinations");
+	return 0;
+}
+
+static int json_dest(void *ctx, const struct rdst *d, unsigned share)
+{
+	struct json_ctx *j = ctx;
+	json_t *apps = json_array();
+	json_t *o;
+
+	for (size_t i = 0; apps && i < d->n_apps; i++)
+		if (json_array_append_new(apps, json_string(d->apps[i]))) {
+			json_decref(apps);
+			return -ENOMEM;
+		}
+	o = json_pack("{s:s, s:I, s:f, s:I, s:o}", "destination", d->key, "bytes",
+		      (json_int_t)d->bytes, "share", share / 100.0, "flows",
+		      (json_int_t)d->flows, "apps", apps);
+	if (!o || json_array_append_new(j->destinations, o))
+		return -ENOMEM;
+	return 0;
+}
+
+static int json_section_end(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+json_t *report__json(const struct report *r)
+{
+	static const struct report_visitor vis = {json_section, json_source, json_dest,
+						  json_section_end};
+	uint64_t flows, anomalies;
+	struct json_ctx j = {.verdicts = json_array()};
+	json_t *per = json_object(), *root = NULL;
+
+	if (!j.verdicts || !per)
+		goto fail;
+	for (unsigned v = 0; v < VERDICT__COUNT; v++)
+		if (json_object_set_new(per, verdict__name((enum verdict)v),
+					json_integer((json_int_t)r->v[v].flows)))
+			goto fail;
+	if (visit(r, &vis, &j))
+		goto fail;
+	report__totals(r, &flows, &anomalies);
+	root = json_pack("{s:{s:I, s:I, s:o}, s:o}", "totals", "flows", (json_int_t)flows,
+			 "anomalies", (json_int_t)anomalies, "per_verdict", per, "verdicts",
+			 j.verdicts);
+	return root; /* json_pack's "o" took both references, even on failure */
+fail:
+	json_decref(per);
+	json_decref(j.verdicts);
+	return NULL;
+}
+
+/* ---- saving ---- */
+
+static int write_text_cb(FILE *f, const void *ctx)
+{
+	return report__write_text(ctx, f);
+}
+
+static int write_json_cb(FILE *f, const void *ctx)
+{
+	json_t *root = report__json(ctx);
+	int err;
+
+	if (!root)
+		return -ENOMEM;
+	err = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+	json_decref(root);
+	if (err || fputc('\n', f) == EOF)
+		return -EIO;
+	return 0;
+}
+
+/* Write path through a temporary file in its directory, fsync, rename, fsync the directory. */
+static int save_atomic(const char *path, int (*writer)(FILE *, const void *), const void *ctx)
+{
+	size_t n = strlen(path) + 16;
+	char *tmp = malloc(n), *dircopy = NULL;
+	const char *what = "cannot create a temporary file";
+	bool created = false;
+	FILE *f = NULL;
+	int fd = -1, err = 0;
+
+	if (!tmp) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	snprintf(tmp, n, "%s.tmp.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	created = true;
+	if (fchmod(fd, 0644) != 0 || !(f = fdopen(fd, "w"))) {
+		err = -errno;
+		goto cleanup;
+	}
+	fd = -1; /* f owns it now */
+	what = "cannot write";
+	if ((err = writer(f, ctx)) != 0)
+		goto cleanup;
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	err = fclose(f) != 0 ? -errno : 0;
+	f = NULL;
+	if (err)
+		goto cleanup;
+	what = "cannot rename into place";
+	if (rename(tmp, path) != 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	created = false;
+	/* Make the rename itself durable; a failure here loses nothing already written. */
+	if ((dircopy = strdup(path))) {
+		int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			(void)fsync(dfd);
+			close(dfd);
+		}
+	}
+cleanup:
+	if (err)
+		svc_err("%s: %s: %s", path, what, strerror(-err));
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	if (created)
+		unlink(tmp);
+	free(tmp);
+	free(dircopy);
+	return err;
+}
+
+int report__save(const struct report *r, const char *path)
+{
+	size_t n = strlen(path) + 6;
+	char *jpath = malloc(n);
+	int err, jerr;
+
+	if (!jpath) {
+		svc_err("%s: cannot save the report: %s", path, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	snprintf(jpath, n, "%s.json", path);
+	err = save_atomic(path, write_text_cb, r);
+	jerr = save_atomic(jpath, write_json_cb, r);
+	free(jpath);
+	return err ? err : jerr;
+}
+
+int report__print_saved(const char *path, FILE *out)
+{
+	char buf[8192];
+	size_t n;
+	FILE *f;
+	int err = 0;
+
+	if (!path || !*path) {
+		svc_err("no report file configured (report_file)");
+		return -EINVAL;
+	}
+	f = fopen(path, "r");
+	if (!f) {
+		err = -errno;
+		if (err == -ENOENT)
+			svc_err("%s: no saved report yet (the sensor writes it every "
+				"report_interval and at exit)",
+				path);
+		else
+			svc_err("%s: cannot read the report: %s", path, strerror(-err));
+		return err;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (fwrite(buf, 1, n, out) != n) {
+			err = -EIO;
+			break;
+		}
+	if (!err && ferror(f)) {
+		err = -EIO;
+		svc_err("%s: cannot read the report: %s", path, strerror(EIO));
+	}
+	fclose(f);
+	if (!err && fflush(out) != 0)
+		err = -errno;
+	return err;
+}
