@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# tests/fuzz/run.sh - build the decoder's libFuzzer harness and run it for a while.
+#
+#   tests/fuzz/run.sh                 (or: make fuzz)
+#   FUZZ_SECONDS=600 tests/fuzz/run.sh
+#
+# Builds build-fuzz/fuzz_decode (clang, -fsanitize=fuzzer,address,undefined), writes seed
+# frames into build-fuzz/seeds (generated here, plus packets of pcaps/*.pcap when present),
+# keeps the growing corpus in build-fuzz/corpus, and writes any crashing input to
+# build-fuzz/crash-*. Exits non-zero when the build fails or the fuzzer finds a crash.
+# Reproduce a crash with: build-fuzz/fuzz_decode build-fuzz/crash-<hash>
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+CLANG=${CLANG:-clang}
+OUT=build-fuzz
+SEEDS=$OUT/seeds
+CORPUS=$OUT/corpus
+
+if ! command -v "$CLANG" >/dev/null 2>&1; then
+	echo "svcsensor: fuzz: $CLANG not found (Debian: apt-get install clang)" >&2
+	exit 2
+fi
+mkdir -p "$SEEDS" "$CORPUS"
+
+# flow.h includes <urcu/wfcqueue.h>; liburcu's cflags when pkg-config knows it.
+URCU_CFLAGS=$(pkg-config --cflags liburcu 2>/dev/null || true)
+# shellcheck disable=SC2086
+"$CLANG" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
+	-Iinclude $URCU_CFLAGS \
+	tests/fuzz/fuzz_decode.c src/decode.c src/common.c -o "$OUT/fuzz_decode"
+
+# ---- seeds. First byte: link index in fuzz_decode.c's links[] (| 0x10 stripped VLAN tag,
+# | 0x20 snaplen cut). Frames are hex, spaces ignored.
+L_EN10MB=0 L_RAW=1 L_RAW101=2 L_IPV4=3 L_IPV6=4 L_SLL=5 L_SLL2=6 L_NULL=7 L_LOOP=8
+
+seed() { # seed NAME SELECTOR HEX...
+	local name=$1 sel=$2 hex
+	shift 2
+	hex=$(printf '%s' "$*" | tr -d ' ')
+	hex=$(printf '%02x' "$sel")$hex
+	local esc="" i
+	for ((i = 0; i < ${#hex}; i += 2)); do
+		esc+="\\x${hex:i:2}"
+	done
+	printf "$esc" >"$SEEDS/$name"
+}
+
+ETH="02000000000b 02000000000a"
+V4="c0000201 c6336407"
+V6="20010db8000000000000000000000001 20010db800000000000000000000beef"
+TCP="9c40 01bb 00000001 00000000 5018 ffff 0000 0000"
+TCP_OPT="9c40 01bb 00000001 00000000 6002 ffff 0000 0000 020405b4"
+UDP="d0a4 0035 0010 0000 0102030405060708"
+IP4_TCP="45000028 0001 4000 4006 0000 $V4 $TCP"
+IP4_TCP_OPT="4500002c 0001 4000 4006 0000 $V4 $TCP_OPT"
+IP4_UDP="45000024 0001 0000 4011 0000 $V4 $UDP"
+IP4_UDP_FRAG1="45000024 0001 2000 4011 0000 $V4 $UDP"
+IP4_FRAG2="4500001c 0002 0001 4011 0000 $V4 0102030405060708"
+IP4_ICMP="4500001c 0001 0000 4001 0000 $V4 0800f7ff 00000000"
+IP4_OPTS_UDP="47000030 0001 0000 4011 0000 $V4 0101010101010100 $UDP"
+IP6_TCP="60000000 0014 06 40 $V6 $TCP"
+IP6_UDP="60000000 0010 11 40 $V6 $UDP"
+IP6_EXT_TCP="60000000 0024 00 40 $V6 2c00 010400000000 06 00 0001 deadbeef $TCP"
+IP6_AH_TCP="60000000 0020 33 40 $V6 06 01 0000 00000001 00000001 $TCP"
+IP6_RT_DST_UDP="60000000 0020 2b 40 $V6 3c00 0000 00000000 1100 010400000000 $UDP"
+IP6_ICMP6="60000000 0008 3a 40 $V6 8000 0000 0001 0001"
+IP6_ESP="60000000 0010 32 40 $V6 00000001 00000001 0102030405060708"
+
+seed eth_ipv4_tcp $L_EN10MB "$ETH 0800 $IP4_TCP"
+seed eth_ipv4_tcp_opt $L_EN10MB "$ETH 0800 $IP4_TCP_OPT"
+seed eth_ipv4_tcp_pad $L_EN10MB "$ETH 0800 $IP4_TCP 000000000000"
+seed eth_ipv4_udp_snap $((L_EN10MB | 0x20)) "$ETH 0800 $IP4_UDP"
+seed eth_vlan_ipv4_udp $L_EN10MB "$ETH 8100 0064 0800 $IP4_UDP"
+seed eth_qinq_ipv6_tcp $L_EN10MB "$ETH 88a8 00c8 8100 012c 86dd $IP6_TCP"
+seed eth_9100_ipv4_icmp $L_EN10MB "$ETH 9100 0005 0800 $IP4_ICMP"
+seed eth_tci_ipv4_tcp $((L_EN10MB | 0x10)) "$ETH 0800 $IP4_TCP"
+seed eth_ipv6_ext_tcp $L_EN10MB "$ETH 86dd $IP6_EXT_TCP"
+seed eth_ipv6_rt_dst_udp $L_EN10MB "$ETH 86dd $IP6_RT_DST_UDP"
+seed eth_ipv4_frag1 $L_EN10MB "$ETH 0800 $IP4_UDP_FRAG1"
+seed eth_ipv4_frag2 $L_EN10MB "$ETH 0800 $IP4_FRAG2"
+seed eth_arp $L_EN10MB "$ETH 0806 0001 0800 0604 0001 02000000000a $V4 000000000000 c0000202"
+seed raw_ipv4_opts_udp $L_RAW "$IP4_OPTS_UDP"
+seed raw101_ipv6_esp $L_RAW101 "$IP6_ESP"
+seed ipv4_icmp $L_IPV4 "$IP4_ICMP"
+seed ipv6_ah_tcp $L_IPV6 "$IP6_AH_TCP"
+seed ipv6_icmp6 $L_IPV6 "$IP6_ICMP6"
+seed sll_ipv4_udp $L_SLL "0000 0001 0006 02000000000a 0000 0800 $IP4_UDP"
+seed sll_vlan_ipv4_tcp $L_SLL "0000 0001 0006 02000000000a 0000 8100 0007 0800 $IP4_TCP"
+seed sll2_ipv6_tcp $L_SLL2 "86dd 0000 00000002 0001 04 06 02000000000a 0000 $IP6_TCP"
+seed null_le_ipv4_tcp $L_NULL "02000000 $IP4_TCP"
+seed null_le_ipv6_udp $L_NULL "18000000 $IP6_UDP"
+seed loop_be_ipv6_udp $L_LOOP "0000001e $IP6_UDP"
+
+# Packets of the shipped captures (classic pcap; pcapng files are skipped).
+PY=/usr/bin/python3
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if compgen -G "pcaps/*.pcap" >/dev/null && command -v "$PY" >/dev/null 2>&1; then
+	"$PY" - "$SEEDS" pcaps/*.pcap <<'PYEOF' || echo "svcsensor: fuzz: pcap seeds skipped" >&2
+import os, struct, sys
+# linktype -> index in fuzz_decode.c's links[]
+SEL = {1: 0, 12: 1, 101: 2, 228: 3, 229: 4, 113: 5, 276: 6, 0: 7, 108: 8}
+out = sys.argv[1]
+for path in sys.argv[2:]:
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        continue
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        end = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        end = ">"
+    else:
+        continue
+    link = struct.unpack(end + "I", data[20:24])[0] & 0xFFFF
+    if link not in SEL:
+        continue
+    off, n = 24, 0
+    while off + 16 <= len(data) and n < 300:
+        _, _, incl, _ = struct.unpack(end + "IIII", data[off:off + 16])
+        frame = data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        n += 1
+        name = "pcap-%s-%d" % (os.path.basename(path), n)
+        with open(os.path.join(out, name), "wb") as s:
+            s.write(bytes([SEL[link]]) + frame[:4096])
+PYEOF
+fi
+
+cat >"$OUT/decode.dict" <<'DICT'
+"\x81\x00"
+"\x88\xa8"
+"\x91\x00"
+"\x08\x00"
+"\x86\xdd"
+"\x08\x06"
+"\x45\x00"
+"\x60\x00\x00\x00"
+DICT
+
+echo "svcsensor: fuzz: running build-fuzz/fuzz_decode for ${FUZZ_SECONDS}s" >&2
+rc=0
+"$OUT/fuzz_decode" -max_total_time="$FUZZ_SECONDS" -max_len=4096 -timeout=10 \
+	-dict="$OUT/decode.dict" -artifact_prefix="$OUT/" -print_final_stats=1 \
+	"$CORPUS" "$SEEDS" || rc=$?
+if [ "$rc" -ne 0 ]; then
+	echo "svcsensor: fuzz: fuzz_decode failed (exit $rc); see $OUT/crash-* / $OUT/leak-* / $OUT/timeout-*" >&2
+	exit "$rc"
+fi
+echo "svcsensor: fuzz: no crash in ${FUZZ_SECONDS}s" >&2
