@@ -22,8 +22,8 @@
 
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_IPV6 0x86dd
-#define ETHERTYPE_VLAN 0x8100   /* 802.1Q */
-#define ETHERTYPE_QINQ 0x88a8   /* 802.1ad service tag */
+#define ETHERTYPE_VLAN 0x8100	  /* 802.1Q */
+#define ETHERTYPE_QINQ 0x88a8	  /* 802.1ad service tag */
 #define ETHERTYPE_QINQ_OLD 0x9100 /* pre-standard QinQ */
 
 #define ETH_HLEN_ 14
@@ -56,15 +56,15 @@ static inline uint32_t min_u32(uint32_t a, uint32_t b)
 }
 
 static const char *const result_names[DECODE__COUNT] = {
-	[DECODE_OK] = "ok",
-	[DECODE_NOT_IP] = "not_ip",
-	[DECODE_UNSUPPORTED_LINK] = "unsupported_link",
-	[DECODE_TRUNCATED_L2] = "truncated_l2",
-	[DECODE_TRUNCATED_L3] = "truncated_l3",
-	[DECODE_BAD_IP] = "bad_ip",
-	[DECODE_BAD_IPV6_EXT] = "bad_ipv6_ext",
-	[DECODE_TRUNCATED_L4] = "truncated_l4",
-	[DECODE_FRAGMENT] = "fragment",
+    [DECODE_OK] = "ok",
+    [DECODE_NOT_IP] = "not_ip",
+    [DECODE_UNSUPPORTED_LINK] = "unsupported_link",
+    [DECODE_TRUNCATED_L2] = "truncated_l2",
+    [DECODE_TRUNCATED_L3] = "truncated_l3",
+    [DECODE_BAD_IP] = "bad_ip",
+    [DECODE_BAD_IPV6_EXT] = "bad_ipv6_ext",
+    [DECODE_TRUNCATED_L4] = "truncated_l4",
+    [DECODE_FRAGMENT] = "fragment",
 };
 
 const char *decode__result_name(enum decode_result r)
@@ -97,10 +97,10 @@ int decode__link_supported(int dlt)
  * value differs per OS: Linux 10, NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30. */
 static uint16_t null_family_to_ethertype(const uint8_t *p)
 {
-	uint32_t le = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-		      (uint32_t)p[3] << 24;
-	uint32_t be = (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 |
-		      (uint32_t)p[0] << 24;
+	uint32_t le =
+	    (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	uint32_t be =
+	    (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 | (uint32_t)p[0] << 24;
 	uint32_t fam = le <= 0xffff ? le : be;
 
 	switch (fam) {
@@ -118,8 +118,7 @@ static uint16_t null_family_to_ethertype(const uint8_t *p)
 
 /* Ports, flags and payload of the transport header at l4 (avail bytes of it are both
  * captured and inside the IP packet). Protocols without ports keep ports 0. */
-static inline enum decode_result decode_l4(const uint8_t *l4, uint32_t avail,
-					   struct pkt_view *out)
+static inline enum decode_result decode_l4(const uint8_t *l4, uint32_t avail, struct pkt_view *out)
 {
 	uint8_t proto = out->key.proto;
 
@@ -267,9 +266,8 @@ chain_done:
 	return decode_l4(p + off, cap_end - off, out);
 }
 
-enum decode_result decode__frame(int dlt, const uint8_t *frame, uint32_t caplen,
-				 uint32_t wirelen, uint64_t ts_us, int vlan_tci,
-				 struct pkt_view *out)
+enum decode_result decode__frame(int dlt, const uint8_t *frame, uint32_t caplen, uint32_t wirelen,
+				 uint64_t ts_us, int vlan_tci, struct pkt_view *out)
 {
 	uint32_t off;
 	uint16_t etype;

@@ -110,7 +110,7 @@ static uint32_t tcp_hdr(struct pkt *p, unsigned sport, unsigned dport, unsigned 
 	p16(p, sport);
 	p16(p, dport);
 	p16(p, 0x0102), p16(p, 0x0304); /* seq */
-	p16(p, 0), p16(p, 0);           /* ack */
+	p16(p, 0), p16(p, 0);		/* ack */
 	p8(p, 5 << 4);
 	p8(p, flags);
 	p16(p, 65535);
@@ -176,8 +176,7 @@ struct dres {
 };
 
 /* Decode the first caplen bytes of p (wirelen on the wire) from an exact-size heap copy. */
-static struct dres dec_len(int dlt, const struct pkt *p, uint32_t caplen, uint32_t wirelen,
-			   int tci)
+static struct dres dec_len(int dlt, const struct pkt *p, uint32_t caplen, uint32_t wirelen, int tci)
 {
 	struct dres d;
 	uint8_t *copy = malloc(caplen ? caplen : 1);
@@ -220,11 +219,11 @@ Test(decode, eth_ipv4_tcp_literal)
 	/* Written out fully once: Ethernet / IPv4 192.0.2.1 -> 198.51.100.7 / TCP 40000 -> 443
 	 * SYN, MSS option (data offset 6), no payload. */
 	static const uint8_t f[] = {
-		0x02, 0x00, 0x00, 0x00, 0x00, 0x0b, 0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x08, 0x00,
-		0x45, 0x00, 0x00, 0x2c, 0x00, 0x01, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00,
-		0xc0, 0x00, 0x02, 0x01, 0xc6, 0x33, 0x64, 0x07,
-		0x9c, 0x40, 0x01, 0xbb, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
-		0x60, 0x02, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
+	    0x02, 0x00, 0x00, 0x00, 0x00, 0x0b, 0x02, 0x00, 0x00, 0x00, 0x00, 0x0a,
+	    0x08, 0x00, 0x45, 0x00, 0x00, 0x2c, 0x00, 0x01, 0x40, 0x00, 0x40, 0x06,
+	    0x00, 0x00, 0xc0, 0x00, 0x02, 0x01, 0xc6, 0x33, 0x64, 0x07, 0x9c, 0x40,
+	    0x01, 0xbb, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x60, 0x02,
+	    0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
 	};
 	struct pkt p = {.n = 0};
 	pbytes(&p, f, sizeof(f));
@@ -398,7 +397,7 @@ Test(decode, vlan_single_and_qinq_outer_kept)
 	for (size_t i = 0; i < 3; i++) {
 		p.n = 0;
 		eth_hdr(&p, tpids[i]);
-		vlan_tag(&p, 200, 0x8100); /* outer */
+		vlan_tag(&p, 200, 0x8100);	    /* outer */
 		vlan_tag(&p, 0x1000 | 300, 0x86dd); /* inner, DEI set */
 		ipv6_hdr(&p, IPPROTO_TCP, 20);
 		tcp_hdr(&p, 1, 2, TCP_SYN, 0);
@@ -539,11 +538,11 @@ static void assert_v6_udp_view(const struct dres *d, long l3_off)
 Test(decode, linux_sll)
 {
 	struct pkt p = {.n = 0};
-	p16(&p, 0);      /* packet type: to us */
-	p16(&p, 1);      /* ARPHRD_ETHER */
-	p16(&p, 6);      /* address length */
+	p16(&p, 0); /* packet type: to us */
+	p16(&p, 1); /* ARPHRD_ETHER */
+	p16(&p, 6); /* address length */
 	pbytes(&p, MAC_A, 6);
-	p16(&p, 0);      /* address padding to 8 */
+	p16(&p, 0);	 /* address padding to 8 */
 	p16(&p, 0x0800); /* protocol at offset 14 */
 	cr_assert_eq(p.n, 16);
 	l3_v4_tcp(&p);
@@ -574,11 +573,11 @@ Test(decode, linux_sll)
 Test(decode, linux_sll2)
 {
 	struct pkt p = {.n = 0};
-	p16(&p, 0x86dd); /* protocol at offset 0 */
-	p16(&p, 0);      /* reserved */
+	p16(&p, 0x86dd);	/* protocol at offset 0 */
+	p16(&p, 0);		/* reserved */
 	p16(&p, 0), p16(&p, 2); /* interface index */
-	p16(&p, 1);      /* ARPHRD_ETHER */
-	p8(&p, 4);       /* packet type: outgoing */
+	p16(&p, 1);		/* ARPHRD_ETHER */
+	p8(&p, 4);		/* packet type: outgoing */
 	p8(&p, 6);
 	pbytes(&p, MAC_A, 6);
 	p16(&p, 0);
@@ -605,16 +604,14 @@ Test(decode, null_and_loop_families_both_orders)
 		uint8_t hdr[4];
 		int v6;
 	} cases[] = {
-		{DLT_NULL, {2, 0, 0, 0}, 0},  /* AF_INET, little-endian writer */
-		{DLT_NULL, {0, 0, 0, 2}, 0},  /* AF_INET, big-endian writer */
-		{DLT_LOOP, {0, 0, 0, 2}, 0},  /* network order */
-		{DLT_LOOP, {2, 0, 0, 0}, 0},
-		{DLT_NULL, {10, 0, 0, 0}, 1}, /* Linux AF_INET6 */
-		{DLT_NULL, {24, 0, 0, 0}, 1}, /* NetBSD/OpenBSD */
-		{DLT_NULL, {28, 0, 0, 0}, 1}, /* FreeBSD */
-		{DLT_NULL, {30, 0, 0, 0}, 1}, /* Darwin */
-		{DLT_LOOP, {0, 0, 0, 30}, 1},
-		{DLT_NULL, {0, 0, 0, 24}, 1},
+	    {DLT_NULL, {2, 0, 0, 0}, 0}, /* AF_INET, little-endian writer */
+	    {DLT_NULL, {0, 0, 0, 2}, 0}, /* AF_INET, big-endian writer */
+	    {DLT_LOOP, {0, 0, 0, 2}, 0}, /* network order */
+	    {DLT_LOOP, {2, 0, 0, 0}, 0},  {DLT_NULL, {10, 0, 0, 0}, 1}, /* Linux AF_INET6 */
+	    {DLT_NULL, {24, 0, 0, 0}, 1},				/* NetBSD/OpenBSD */
+	    {DLT_NULL, {28, 0, 0, 0}, 1},				/* FreeBSD */
+	    {DLT_NULL, {30, 0, 0, 0}, 1},				/* Darwin */
+	    {DLT_LOOP, {0, 0, 0, 30}, 1}, {DLT_NULL, {0, 0, 0, 24}, 1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct pkt p = {.n = 0};
@@ -665,10 +662,11 @@ Test(decode, raw_ipv4_ipv6_links)
 
 Test(decode, link_supported)
 {
-	static const int yes[] = {DLT_EN10MB, DLT_RAW,        101,      DLT_IPV4, DLT_IPV6,
+	static const int yes[] = {DLT_EN10MB,	 DLT_RAW,	 101,	   DLT_IPV4, DLT_IPV6,
 				  DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_LOOP};
-	static const int no[] = {DLT_IEEE802_11, DLT_IEEE802_11_RADIO, DLT_PPP, DLT_FDDI,
-				 DLT_USB_LINUX, DLT_NFLOG, -1, 100000};
+	static const int no[] = {
+	    DLT_IEEE802_11, DLT_IEEE802_11_RADIO, DLT_PPP, DLT_FDDI, DLT_USB_LINUX, DLT_NFLOG, -1,
+	    100000};
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
 		cr_assert_eq(decode__link_supported(yes[i]), 1, "dlt %d", yes[i]);
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
@@ -691,7 +689,7 @@ Test(decode, result_names)
 	cr_assert_str_eq(decode__result_name(DECODE_TRUNCATED_L4), "truncated_l4");
 	cr_assert_str_eq(decode__result_name(DECODE_FRAGMENT), "fragment");
 	cr_assert_str_eq(decode__result_name(DECODE__COUNT), "invalid");
-	cr_assert_str_eq(decode__result_name((enum decode_result)-1), "invalid");
+	cr_assert_str_eq(decode__result_name((enum decode_result) - 1), "invalid");
 	for (int i = 0; i < DECODE__COUNT; i++) {
 		const char *n = decode__result_name((enum decode_result)i);
 		cr_assert_not_null(n);
@@ -828,11 +826,11 @@ Test(decode, ipv6_full_chain)
 {
 	struct pkt p = {.n = 0};
 	v6_start(&p, 0);
-	ext_hdr(&p, 60, 1);       /* hop-by-hop, 16 bytes */
-	ext_hdr(&p, 43, 0);       /* destination options, 8 */
-	ext_hdr(&p, 44, 2);       /* routing, 24 */
-	frag6_hdr(&p, 51, 0, 1);  /* fragment, 8, first */
-	ah_hdr(&p, 60, 1);        /* AH, 12 */
+	ext_hdr(&p, 60, 1);	     /* hop-by-hop, 16 bytes */
+	ext_hdr(&p, 43, 0);	     /* destination options, 8 */
+	ext_hdr(&p, 44, 2);	     /* routing, 24 */
+	frag6_hdr(&p, 51, 0, 1);     /* fragment, 8, first */
+	ah_hdr(&p, 60, 1);	     /* AH, 12 */
 	ext_hdr(&p, IPPROTO_TCP, 0); /* destination options, 8 */
 	tcp_hdr(&p, 40000, 443, TCP_SYN, 9);
 	v6_finish(&p);
@@ -1061,9 +1059,9 @@ Test(decode, ipv4_options)
 	struct pkt p = {.n = 0};
 	eth_hdr(&p, 0x0800);
 	ipv4_hdr(&p, IPPROTO_UDP, 8 + 8 + 2, 0);
-	p.b[14] = 0x47;      /* IHL 7 */
+	p.b[14] = 0x47; /* IHL 7 */
 	set16(&p, 16, 28 + 8 + 2);
-	pfill(&p, 1, 8);     /* 8 bytes of options (NOPs) */
+	pfill(&p, 1, 8); /* 8 bytes of options (NOPs) */
 	udp_hdr(&p, 67, 68, 2);
 	struct dres d = dec(DLT_EN10MB, &p);
 	cr_assert_eq(d.r, DECODE_OK);
@@ -1278,16 +1276,20 @@ Test(decode, every_truncation_point_other_frames)
 				struct dres d = dec_len(dlts[f], &frames[f], cap, wire, -1);
 				if (d.r == DECODE_OK) {
 					seen_ok = 1;
-					cr_assert_eq(memcmp(&d.v.key, &full.v.key, sizeof(d.v.key)), 0);
+					cr_assert_eq(memcmp(&d.v.key, &full.v.key, sizeof(d.v.key)),
+						     0);
 					cr_assert_leq(d.v.l3_caplen, d.v.ip_len);
 					cr_assert_leq(d.v.l4_payload, d.v.l3_caplen);
-					cr_assert_eq(d.v.ip_len, lie ? full.v.l3_caplen - (frames[f].n - cap)
-								     : full.v.ip_len);
+					cr_assert_eq(d.v.ip_len,
+						     lie ? full.v.l3_caplen - (frames[f].n - cap)
+							 : full.v.ip_len);
 				} else {
 					/* Once the headers are all there, more bytes keep it OK. */
-					cr_assert_not(seen_ok, "frame %d cap %u lie %d: %s after ok", f,
-						      cap, lie, decode__result_name(d.r));
-					cr_assert(sane_failure(d.r) || (lie && d.r == DECODE_BAD_IPV6_EXT),
+					cr_assert_not(seen_ok,
+						      "frame %d cap %u lie %d: %s after ok", f, cap,
+						      lie, decode__result_name(d.r));
+					cr_assert(sane_failure(d.r) ||
+						      (lie && d.r == DECODE_BAD_IPV6_EXT),
 						  "frame %d cap %u lie %d: %s", f, cap, lie,
 						  decode__result_name(d.r));
 				}
@@ -1356,7 +1358,8 @@ Test(decode, flow_hashes_symmetric)
 	for (int kind = 0; kind < 4; kind++) {
 		for (int i = 0; i < 20000; i++) {
 			struct flow_key k = random_key(kind), s = swapped(&k);
-			cr_assert_eq(flow_key__hash(&k), flow_key__hash(&s), "kind %d #%d", kind, i);
+			cr_assert_eq(flow_key__hash(&k), flow_key__hash(&s), "kind %d #%d", kind,
+				     i);
 			cr_assert_eq(flow_key__pair_hash(&k), flow_key__pair_hash(&s));
 		}
 	}

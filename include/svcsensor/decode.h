@@ -20,14 +20,14 @@
  * has more than DECODE_MAX_IPV6_EXT headers is DECODE_BAD_IPV6_EXT. */
 enum decode_result {
 	DECODE_OK = 0,
-	DECODE_NOT_IP,           /* ARP, LLDP, ..., or more than DECODE_MAX_VLAN_TAGS tags */
+	DECODE_NOT_IP,		 /* ARP, LLDP, ..., or more than DECODE_MAX_VLAN_TAGS tags */
 	DECODE_UNSUPPORTED_LINK, /* link type we cannot parse */
-	DECODE_TRUNCATED_L2,     /* frame shorter than its link / VLAN headers */
-	DECODE_TRUNCATED_L3,     /* shorter than the IP header it announces (IHL, 40 bytes, ext) */
-	DECODE_BAD_IP,           /* bad version, IHL < 5, total length < header, ... */
-	DECODE_BAD_IPV6_EXT,     /* extension header chain runs past the packet or too long */
-	DECODE_TRUNCATED_L4,     /* TCP/UDP header cut off (snaplen or a lie) */
-	DECODE_FRAGMENT,         /* non-first IPv4/IPv6 fragment: no ports, counted apart */
+	DECODE_TRUNCATED_L2,	 /* frame shorter than its link / VLAN headers */
+	DECODE_TRUNCATED_L3,	 /* shorter than the IP header it announces (IHL, 40 bytes, ext) */
+	DECODE_BAD_IP,		 /* bad version, IHL < 5, total length < header, ... */
+	DECODE_BAD_IPV6_EXT,	 /* extension header chain runs past the packet or too long */
+	DECODE_TRUNCATED_L4,	 /* TCP/UDP header cut off (snaplen or a lie) */
+	DECODE_FRAGMENT,	 /* non-first IPv4/IPv6 fragment: no ports, counted apart */
 	DECODE__COUNT
 };
 
@@ -42,18 +42,18 @@ const char *decode__result_name(enum decode_result r);
 
 /* The view of one decoded packet. Pointers point into the caller's frame. */
 struct pkt_view {
-	struct flow_key key;   /* src = this packet's sender */
-	uint64_t ts_us;        /* packet timestamp, microseconds since the epoch */
-	const uint8_t *l3;     /* IP header */
-	uint32_t l3_caplen;    /* bytes captured from the IP header on, up to the IP packet's
-	                        * end (Ethernet padding excluded); <= ip_len */
-	uint32_t ip_len;       /* bytes accounted for the flow: the IP packet's length on the wire
-	                        * (IP total length, bounded by the frame's wire length; link-layer
-	                        * headers, VLAN tags and Ethernet padding are not counted) */
-	uint32_t l4_payload;   /* captured TCP/UDP payload bytes inside the IP packet (0 for
-	                        * others) */
-	uint8_t tcp_flags;     /* TCP flags byte, 0 for other protocols */
-	uint8_t first_frag;    /* 1 when this is the first fragment of a fragmented datagram */
+	struct flow_key key; /* src = this packet's sender */
+	uint64_t ts_us;	     /* packet timestamp, microseconds since the epoch */
+	const uint8_t *l3;   /* IP header */
+	uint32_t l3_caplen;  /* bytes captured from the IP header on, up to the IP packet's
+			      * end (Ethernet padding excluded); <= ip_len */
+	uint32_t ip_len;     /* bytes accounted for the flow: the IP packet's length on the wire
+			      * (IP total length, bounded by the frame's wire length; link-layer
+			      * headers, VLAN tags and Ethernet padding are not counted) */
+	uint32_t l4_payload; /* captured TCP/UDP payload bytes inside the IP packet (0 for
+			      * others) */
+	uint8_t tcp_flags;   /* TCP flags byte, 0 for other protocols */
+	uint8_t first_frag;  /* 1 when this is the first fragment of a fragmented datagram */
 };
 
 /* 1 when decode__frame parses link type dlt, else 0. Link types are libpcap DLT_* values:
@@ -76,8 +76,7 @@ int decode__link_supported(int dlt);
  * protocols decode with ports 0. A total length of 0 (IPv4) or payload length of 0 (IPv6)
  * on a packet longer than 64 KiB on the wire (BIG TCP / jumbogram) takes the wire length.
  * Never reads past frame + caplen; no allocation; does not block. */
-enum decode_result decode__frame(int dlt, const uint8_t *frame, uint32_t caplen,
-				 uint32_t wirelen, uint64_t ts_us, int vlan_tci,
-				 struct pkt_view *out);
+enum decode_result decode__frame(int dlt, const uint8_t *frame, uint32_t caplen, uint32_t wirelen,
+				 uint64_t ts_us, int vlan_tci, struct pkt_view *out);
 
 #endif

@@ -16,8 +16,8 @@
 #include "svcsensor/decode.h"
 
 static const int links[] = {
-	DLT_EN10MB, DLT_RAW,       101 /* LINKTYPE_RAW */, DLT_IPV4, DLT_IPV6,
-	DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL,             DLT_LOOP,
+    DLT_EN10MB, DLT_RAW,  101 /* LINKTYPE_RAW */, DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL, DLT_LINUX_SLL2,
+    DLT_NULL,	DLT_LOOP,
 };
 #define N_LINKS (sizeof(links) / sizeof(links[0]))
 
