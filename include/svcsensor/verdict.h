@@ -1,0 +1,34 @@
+/* verdict.h - the detection rule of SPEC.md as a pure function: host keys + application name +
+ * service map + settings -> one verdict. No outputs, no state: the detector calls it per flow.
+ * enum verdict, verdict__name and verdict__weight are declared in detector.h. */
+#ifndef SVCSENSOR_VERDICT_H
+#define SVCSENSOR_VERDICT_H
+
+#include <stdbool.h>
+
+#include "svcsensor/config.h"
+#include "svcsensor/detector.h"
+#include "svcsensor/service_map.h"
+
+/* Judge one flow, first match wins (SPEC.md, Detection):
+ *   src_key not a source of m                         -> UNKNOWN_SOURCE_IP       (major)
+ *   dst_key not a destination of src_key              -> UNKNOWN_DESTINATION_IP  (major)
+ *   app_name in the pair's set                        -> NONE
+ *   app_name is "Unknown"                             -> UNKNOWN_PROTOCOL        (minor)
+ *   the master is one of c->minor_masters             -> DNS_TLS_APPLICATION     (minor)
+ *   otherwise                                         -> PROTOCOL_NEVER_USED     (major)
+ * The master is master_name when non-empty, else the part of app_name before its first dot,
+ * else app_name itself: "TLS.Wikipedia" -> TLS, and a bare "DNS" new for the pair is DNS too.
+ * Then the allow rules (c->allow, in order): an anomaly whose src key, dst key and application
+ * name equal a rule's non-NULL fields becomes NONE and *allowed is set to true (allowed may be
+ * NULL; it is false otherwise). m NULL = an empty map. Call under rcu_read_lock() when m is
+ * shared (svcmap__current); never blocks, never allocates. */
+enum verdict verdict__judge(const struct svcmap *m, const struct svc_config *c,
+			    const char *src_key, const char *dst_key, const char *app_name,
+			    const char *master_name, bool *allowed);
+
+/* Whether an allow rule of c silences (src_key, dst_key, app_name). */
+bool verdict__allowed(const struct svc_config *c, const char *src_key, const char *dst_key,
+		      const char *app_name);
+
+#endif
