@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <ndpi_api.h>
@@ -257,4 +258,27 @@ Test(dpi, giveup_before_final_and_release)
 	dpi__flow_release(&g);
 	cr_assert(g.final);
 	cr_assert_null(g.nf);
+}
+
+Test(dpi, snaplen_cut_packet_still_seen)
+{
+	struct dpi_opts o = {.guess = true};
+	struct dpi_flow f;
+	struct flow_record r;
+	uint8_t pkt[256], m[200];
+	size_t n = udp4(pkt, "10.42.0.130", 40000, "10.42.0.1", 53, m, dns(m, 0));
+	uint8_t *cut = malloc(40); /* exact size: the IP header says n bytes, 40 were captured */
+
+	cr_assert_gt(n, 40);
+	memcpy(cut, pkt, 40);
+	mod = dpi__module_new(&o);
+	cr_assert_not_null(mod);
+	cr_assert_eq(dpi__flow_start(mod, &f), 0);
+	dpi__flow_packet(mod, &f, cut, 40, T0_MS, IPPROTO_UDP);
+	dpi__flow_giveup(mod, &f);
+	memset(&r, 0, sizeof(r));
+	dpi__flow_fill_record(mod, &f, &r);
+	cr_assert_str_eq(r.app_name, "DNS", "nDPI must see a cut packet, got %s", r.app_name);
+	cr_assert_eq(cut[2] << 8 | cut[3], (int)n, "the caller's packet is not modified");
+	free(cut);
 }

@@ -72,7 +72,9 @@ void dpi__module_free(struct dpi_module *m);
 int dpi__flow_start(struct dpi_module *m, struct dpi_flow *f);
 
 /* Feed one packet of a flow in detection.
- * l3:         the IP header; l3_caplen bytes readable (clamped to 65535 for nDPI).
+ * l3:         the IP header; l3_caplen bytes readable (clamped to 65535 for nDPI). A
+ *             packet cut by the snaplen (IP length > l3_caplen), which nDPI would ignore,
+ *             is handed over as a copy whose IP length is l3_caplen; *l3 is never written.
  * time_ms:    packet time in milliseconds (the caller keeps it monotonic).
  * l4proto:    IPPROTO_* of the flow, selects the packet cap.
  * Returns true when the result is final after this packet (the nDPI state is then freed);

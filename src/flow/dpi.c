@@ -23,6 +23,7 @@ struct dpi_module {
 	struct ndpi_detection_module_struct *ndpi;
 	uint32_t tcp_max_pkts, udp_max_pkts;
 	bool guess;
+	uint8_t scratch[65535]; /* a snaplen-cut packet, its IP length set to what was captured */
 };
 
 /* nDPI's module init touches process-wide state (protocol defaults, libgcrypt init,
@@ -127,10 +128,38 @@ static void giveup(struct dpi_module *m, struct dpi_flow *f)
 	finish(f);
 }
 
+/* nDPI ignores a packet whose IP length exceeds the bytes it is given (a capture cut by
+ * its snaplen): it would never see the flow. Hand it a copy whose IP length says what was
+ * captured instead, so the flow is still dissected (and guessed) from what is there. */
+static const uint8_t *fit_ip_length(struct dpi_module *m, const uint8_t *l3, uint32_t n)
+{
+	uint32_t ip_len;
+
+	if ((l3[0] >> 4) == 4 && n >= 20) {
+		ip_len = (uint32_t)l3[2] << 8 | l3[3];
+		if (ip_len <= n)
+			return l3;
+		memcpy(m->scratch, l3, n);
+		m->scratch[2] = (uint8_t)(n >> 8);
+		m->scratch[3] = (uint8_t)n;
+		return m->scratch;
+	}
+	if ((l3[0] >> 4) == 6 && n >= 40) {
+		ip_len = 40 + ((uint32_t)l3[4] << 8 | l3[5]);
+		if (ip_len <= n)
+			return l3;
+		memcpy(m->scratch, l3, n);
+		m->scratch[4] = (uint8_t)((n - 40) >> 8);
+		m->scratch[5] = (uint8_t)(n - 40);
+		return m->scratch;
+	}
+	return l3;
+}
+
 bool dpi__flow_packet(struct dpi_module *m, struct dpi_flow *f, const uint8_t *l3,
 		      uint32_t l3_caplen, uint64_t time_ms, uint8_t l4proto)
 {
-	uint32_t cap;
+	uint32_t cap, len = l3_caplen > 65535 ? 65535 : l3_caplen;
 	bool enough;
 	ndpi_protocol p;
 
@@ -144,9 +173,8 @@ bool dpi__flow_packet(struct dpi_module *m, struct dpi_flow *f, const uint8_t *l
 	f->pkts++;
 	cap = l4proto == IPPROTO_TCP ? m->tcp_max_pkts : m->udp_max_pkts;
 	enough = f->pkts > cap;
-	p = ndpi_detection_process_packet(m->ndpi, f->nf, l3,
-					  (unsigned short)(l3_caplen > 65535 ? 65535 : l3_caplen),
-					  time_ms);
+	l3 = fit_ip_length(m, l3, len);
+	p = ndpi_detection_process_packet(m->ndpi, f->nf, l3, (unsigned short)len, time_ms);
 	set_result(f, p);
 
 	if (!enough && p.app_protocol == NDPI_PROTOCOL_UNKNOWN)
