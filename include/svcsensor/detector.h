@@ -1,7 +1,17 @@
 /* detector.h - the single consumer's brain: host keys, verdict against the service map (or
  * learning into it), and the outputs that follow a verdict (console line, anomaly log, report
  * aggregates). Runs on the detector thread only, except detector__request_reload which any
- * thread (a signal handler's flag reader in main) may call. */
+ * thread (a signal handler's flag reader in main) may call.
+ *
+ * RCU: the detector reads the service map under rcu_read_lock() (liburcu memb flavour, as in
+ * service_map.h), so the thread that calls detector__flow / detector__tick must be registered
+ * with RCU first: rcu_register_thread() from <urcu.h>, or detector__thread_register() which
+ * does the same without the caller picking a flavour, and unregistered before it exits.
+ * detector__new / detector__finish / detector__free may run on another thread (main) only
+ * while the detector thread is not running (before it starts, after it is joined); that thread
+ * should be registered too, since loading and saving the map walk its hash tables.
+ *
+ * The configuration is borrowed: it must outlive the detector. */
 #ifndef SVCSENSOR_DETECTOR_H
 #define SVCSENSOR_DETECTOR_H
 
@@ -61,7 +71,13 @@ void detector__request_reload(struct detector *d);
 /* Final outputs: report (text + JSON), map in learn mode, log flushed. 0 or negative errno. */
 int detector__finish(struct detector *d);
 
+/* Counters so far (updated by the detector thread; read them from it or after joining it).
+ * In learn mode every flow is counted in flows and per_verdict[VERDICT_NONE]. */
 const struct detector_stats *detector__stats(const struct detector *d);
+
+/* rcu_register_thread() / rcu_unregister_thread() of the flavour the service map uses. */
+void detector__thread_register(void);
+void detector__thread_unregister(void);
 
 void detector__free(struct detector *d);
 
