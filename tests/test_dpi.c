@@ -41,8 +41,8 @@ static size_t udp4(uint8_t *b, const char *src, uint16_t sport, const char *dst,
 /* DNS query for "www.wikipedia.org" A, or its answer. */
 static size_t dns(uint8_t *m, int answer)
 {
-	static const uint8_t q[] = {3, 'w', 'w', 'w', 9, 'w', 'i', 'k', 'i', 'p', 'e', 'd', 'i',
-				    'a', 3, 'o', 'r', 'g', 0, 0, 1, 0, 1};
+	static const uint8_t q[] = {3,	 'w', 'w', 'w', 9,   'w', 'i', 'k', 'i', 'p', 'e', 'd',
+				    'i', 'a', 3,   'o', 'r', 'g', 0,   0,   1,	 0,   1};
 	static const uint8_t an[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 0, 0, 4, 185, 15, 59, 224};
 	size_t n = 12;
 
@@ -120,19 +120,18 @@ Test(dpi, proto_names)
 	mod = dpi__module_new(NULL);
 	cr_assert_not_null(mod);
 	cr_assert_str_eq(dpi__proto_name(mod, 0, NDPI_PROTOCOL_DNS, buf, sizeof(buf)), "DNS");
-	cr_assert_str_eq(dpi__proto_name(mod, NDPI_PROTOCOL_TLS, NDPI_PROTOCOL_YOUTUBE, buf,
-					 sizeof(buf)),
-			 "TLS.YouTube");
-	cr_assert_str_eq(dpi__proto_name(mod, NDPI_PROTOCOL_HTTP, NDPI_PROTOCOL_HTTP, buf,
-					 sizeof(buf)),
-			 "HTTP");
+	cr_assert_str_eq(
+	    dpi__proto_name(mod, NDPI_PROTOCOL_TLS, NDPI_PROTOCOL_YOUTUBE, buf, sizeof(buf)),
+	    "TLS.YouTube");
+	cr_assert_str_eq(
+	    dpi__proto_name(mod, NDPI_PROTOCOL_HTTP, NDPI_PROTOCOL_HTTP, buf, sizeof(buf)), "HTTP");
 	cr_assert_str_eq(dpi__proto_name(mod, 0, 0, buf, sizeof(buf)), "Unknown");
 	cr_assert_str_eq(dpi__proto_name(mod, NDPI_PROTOCOL_TLS, NDPI_PROTOCOL_YOUTUBE, buf, 4),
 			 "TLS");
 
 	/* Record split for the single-name forms nDPI can return. */
-	struct dpi_flow f = {.final = true, .master_id = NDPI_PROTOCOL_HTTP,
-			     .app_id = NDPI_PROTOCOL_HTTP};
+	struct dpi_flow f = {
+	    .final = true, .master_id = NDPI_PROTOCOL_HTTP, .app_id = NDPI_PROTOCOL_HTTP};
 	struct flow_record r;
 	memset(&r, 0, sizeof(r));
 	dpi__flow_fill_record(mod, &f, &r);

@@ -51,8 +51,8 @@ static uint16_t ip4_csum(const uint8_t *h)
 /* Build an IPv4 (address with '.') or IPv6 packet carrying TCP (flags, seq, ack) or UDP
  * with payload; fill the packet view the way the decoder would. */
 static struct pkt *build(struct pkt *p, uint8_t proto, const char *src, uint16_t sport,
-			 const char *dst, uint16_t dport, uint8_t flags, uint32_t seq,
-			 uint32_t ack, const void *payload, size_t plen, uint64_t ts)
+			 const char *dst, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+			 const void *payload, size_t plen, uint64_t ts)
 {
 	int v6 = strchr(src, ':') != NULL;
 	size_t l3h = v6 ? 40 : 20, l4h = proto == IPPROTO_TCP ? 20 : 8;
@@ -156,19 +156,19 @@ static size_t client_hello(uint8_t *m, const char *name)
 	m[n++] = 3, m[n++] = 3;
 	for (int i = 0; i < 32; i++)
 		m[n++] = (uint8_t)(i * 7 + 1);
-	m[n++] = 0;                      /* session id */
-	put16(m + n, 4), n += 2;          /* cipher suites */
+	m[n++] = 0;		 /* session id */
+	put16(m + n, 4), n += 2; /* cipher suites */
 	put16(m + n, 0x1301), n += 2;
 	put16(m + n, 0xc02f), n += 2;
-	m[n++] = 1, m[n++] = 0;           /* compression: null */
+	m[n++] = 1, m[n++] = 0; /* compression: null */
 	ext = n, n += 2;
-	put16(m + n, 0), n += 2;          /* server_name */
+	put16(m + n, 0), n += 2; /* server_name */
 	put16(m + n, (uint16_t)(nl + 5)), n += 2;
 	put16(m + n, (uint16_t)(nl + 3)), n += 2;
 	m[n++] = 0;
 	put16(m + n, (uint16_t)nl), n += 2;
 	memcpy(m + n, name, nl), n += nl;
-	put16(m + n, 0x000a), n += 2;     /* supported_groups */
+	put16(m + n, 0x000a), n += 2; /* supported_groups */
 	put16(m + n, 4), n += 2;
 	put16(m + n, 2), n += 2;
 	put16(m + n, 0x001d), n += 2;
@@ -392,8 +392,8 @@ Test(flow_table, linger_absorbs_repeats_then_new_flow_after_linger)
 	start();
 	last = http_session("www.example.com", T0);
 	/* Repeated FIN and a late RST within the linger: same flow. */
-	feed(build(&p, IPPROTO_TCP, "10.1.0.1", 80, "10.1.0.2", 50000, FIN | ACK, 960, 200, NULL,
-		   0, last + 200000));
+	feed(build(&p, IPPROTO_TCP, "10.1.0.1", 80, "10.1.0.2", 50000, FIN | ACK, 960, 200, NULL, 0,
+		   last + 200000));
 	feed(build(&p, IPPROTO_TCP, "10.1.0.2", 50000, "10.1.0.1", 80, RST, 200, 0, NULL, 0,
 		   last + 300000));
 	cr_assert_eq(st()->flows_created, 1);
@@ -655,8 +655,8 @@ Test(flow_table, flush_ends_all_with_shutdown)
 
 	start();
 	for (int i = 0; i < 3; i++) {
-		build(&p, IPPROTO_UDP, "10.8.0.2", (uint16_t)(100 + i), "10.8.0.1", 9, 0, 0, 0, junk,
-		      sizeof(junk), T0 + (uint64_t)i);
+		build(&p, IPPROTO_UDP, "10.8.0.2", (uint16_t)(100 + i), "10.8.0.1", 9, 0, 0, 0,
+		      junk, sizeof(junk), T0 + (uint64_t)i);
 		feed(&p);
 	}
 	cr_assert_eq(st()->in_detection, 3);
@@ -755,12 +755,13 @@ Test(flow_table, many_flows_in_and_out)
 	for (uint32_t i = 0; i < 10000; i++) {
 		char src[32];
 		snprintf(src, sizeof(src), "10.%u.%u.%u", 20 + i % 3, (i >> 8) & 255, i & 255);
-		build(&q, IPPROTO_UDP, src, (uint16_t)(1024 + i), "10.0.0.53", 53, 0, 0, 0, m, ql, t);
+		build(&q, IPPROTO_UDP, src, (uint16_t)(1024 + i), "10.0.0.53", 53, 0, 0, 0, m, ql,
+		      t);
 		feed(&q);
 		/* Every other flow is left unanswered: those end in detection (give-up). */
 		if (i % 2 == 0) {
-			build(&a, IPPROTO_UDP, "10.0.0.53", 53, src, (uint16_t)(1024 + i), 0, 0, 0, am,
-			      al, t + 100);
+			build(&a, IPPROTO_UDP, "10.0.0.53", 53, src, (uint16_t)(1024 + i), 0, 0, 0,
+			      am, al, t + 100);
 			feed(&a);
 		}
 		t += 1000; /* 1 ms apart: ~2000 flows live within the idle timeout > 512 */

@@ -36,7 +36,7 @@ struct dpi_module;
 struct dpi_opts {
 	uint32_t tcp_max_pkts; /* 0 = DPI_DEFAULT_TCP_MAX_PKTS */
 	uint32_t udp_max_pkts; /* UDP and other protocols; 0 = DPI_DEFAULT_UDP_MAX_PKTS */
-	bool guess;            /* let ndpi_detection_giveup guess (by port / address) */
+	bool guess;	       /* let ndpi_detection_giveup guess (by port / address) */
 };
 
 /* nDPI 4.2 keeps the server name in flow->host_server_name[80]: no more is ever known. */
@@ -45,15 +45,15 @@ struct dpi_opts {
 /* Per-flow classification state; embedded in the owner's flow entry. All zero = "not
  * started" (dpi__flow_start makes it live). */
 struct dpi_flow {
-	struct ndpi_flow_struct *nf; /* nDPI state while in detection, NULL once final */
-	uint32_t pkts;               /* packets fed to nDPI */
-	uint16_t app_id, master_id;  /* result as nDPI gives it (ndpi_protocol) */
-	uint16_t category;           /* ndpi_protocol_category_t */
-	bool final;                  /* result will not change any more */
-	bool guessed;                /* the result came from the give-up (guess), not from
-	                              * a dissector */
+	struct ndpi_flow_struct *nf;	       /* nDPI state while in detection, NULL once final */
+	uint32_t pkts;			       /* packets fed to nDPI */
+	uint16_t app_id, master_id;	       /* result as nDPI gives it (ndpi_protocol) */
+	uint16_t category;		       /* ndpi_protocol_category_t */
+	bool final;			       /* result will not change any more */
+	bool guessed;			       /* the result came from the give-up (guess), not from
+						* a dissector */
 	char server_name[DPI_SERVER_NAME_LEN]; /* SNI / DNS query / HTTP Host, "" if none;
-	                                        * control characters replaced by '?' */
+						* control characters replaced by '?' */
 };
 
 /* Build a detection module with every protocol enabled (ndpi_init_detection_module,
@@ -94,8 +94,8 @@ void dpi__flow_release(struct dpi_flow *f);
 
 /* The application name exactly as ndpi_protocol2name gives it ("TLS.YouTube", "DNS",
  * "Unknown") for the ids (master, app); written into buf (always terminated). Returns buf. */
-const char *dpi__proto_name(struct dpi_module *m, uint16_t master_id, uint16_t app_id,
-			    char *buf, size_t len);
+const char *dpi__proto_name(struct dpi_module *m, uint16_t master_id, uint16_t app_id, char *buf,
+			    size_t len);
 
 /* Fill the classification fields of a record from a flow (final or not; a flow still in
  * detection reports its current result): app_id / master_id, app_name (ndpi_protocol2name),
@@ -103,7 +103,6 @@ const char *dpi__proto_name(struct dpi_module *m, uint16_t master_id, uint16_t a
  * Master rule: app_name "M.A" has master M: master_name = "M", master_id = M, app_id = A.
  * A single name ("HTTP", "DNS", "Unknown", also nDPI's {master X, app Unknown} or
  * {X, X}, printed "X") has no master: master_name = "", master_id = 0, app_id = X. */
-void dpi__flow_fill_record(struct dpi_module *m, const struct dpi_flow *f,
-			   struct flow_record *r);
+void dpi__flow_fill_record(struct dpi_module *m, const struct dpi_flow *f, struct flow_record *r);
 
 #endif

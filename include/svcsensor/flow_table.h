@@ -86,8 +86,9 @@ void flow_table__free(struct flow_table *t);
 
 /* Account one decoded packet: find or create its flow, classify, update counters; may end
  * this packet's previous flow (idle / active timeout, linger over, SYN during the linger)
- * and then start a new one; may evict when the table is full. Never allocates but nDPI's
- * flow state for a new flow; never blocks (beyond the emit callback). */
+ * and then start a new one; may evict when the table is full. Allocates only nDPI's state
+ * for a new flow and a record (flow_record__new) for an ended one; never blocks (beyond the
+ * emit callback). */
 void flow_table__packet(struct flow_table *t, const struct pkt_view *pv);
 
 /* Advance the clock to now_us (never backwards) and end the flows whose idle / active

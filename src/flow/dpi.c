@@ -117,14 +117,15 @@ static void set_result(struct dpi_flow *f, ndpi_protocol p)
 static void giveup(struct dpi_module *m, struct dpi_flow *f)
 {
 	uint8_t was_guessed = 0;
-	bool had_result = f->app_id != NDPI_PROTOCOL_UNKNOWN || f->master_id != NDPI_PROTOCOL_UNKNOWN;
+	bool had_result =
+	    f->app_id != NDPI_PROTOCOL_UNKNOWN || f->master_id != NDPI_PROTOCOL_UNKNOWN;
 	ndpi_protocol p = ndpi_detection_giveup(m->ndpi, f->nf, m->guess ? 1 : 0, &was_guessed);
 
 	set_result(f, p);
 	/* nDPI raises was_guessed for any non-Unknown result; what matters to a reader is
 	 * whether the name came from the give-up rather than from a dissector. */
-	f->guessed = !had_result &&
-		     (p.app_protocol != NDPI_PROTOCOL_UNKNOWN || p.master_protocol != NDPI_PROTOCOL_UNKNOWN);
+	f->guessed = !had_result && (p.app_protocol != NDPI_PROTOCOL_UNKNOWN ||
+				     p.master_protocol != NDPI_PROTOCOL_UNKNOWN);
 	finish(f);
 }
 
@@ -213,8 +214,8 @@ void dpi__flow_release(struct dpi_flow *f)
 	}
 }
 
-const char *dpi__proto_name(struct dpi_module *m, uint16_t master_id, uint16_t app_id,
-			    char *buf, size_t len)
+const char *dpi__proto_name(struct dpi_module *m, uint16_t master_id, uint16_t app_id, char *buf,
+			    size_t len)
 {
 	ndpi_protocol p = {.master_protocol = master_id, .app_protocol = app_id};
 
@@ -231,8 +232,7 @@ static void copy_str(char *dst, size_t len, const char *src)
 	snprintf(dst, len, "%s", src ? src : "");
 }
 
-void dpi__flow_fill_record(struct dpi_module *m, const struct dpi_flow *f,
-			   struct flow_record *r)
+void dpi__flow_fill_record(struct dpi_module *m, const struct dpi_flow *f, struct flow_record *r)
 {
 	uint16_t master = f->master_id, app = f->app_id;
 	const char *cat;

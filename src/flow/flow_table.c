@@ -40,16 +40,16 @@ struct ft_list {
 };
 
 struct ft_entry {
-	struct flow_key key;  /* as first seen: key.src sent the first packet */
-	uint32_t hnext;       /* bucket chain / free list */
-	uint8_t state;        /* enum ft_state */
-	uint8_t fin_dirs;     /* bit d: FIN seen in direction d */
-	struct ft_link lru;   /* on t->lru */
-	struct ft_link tq;    /* on t->age (open) or t->closed */
-	uint64_t hash;        /* flow_key__hash, symmetric */
-	uint64_t start_clk;   /* table clock at the first packet */
-	uint64_t touch_clk;   /* table clock at the last packet */
-	uint64_t close_clk;   /* table clock at the close (FT_CLOSED) */
+	struct flow_key key;	    /* as first seen: key.src sent the first packet */
+	uint32_t hnext;		    /* bucket chain / free list */
+	uint8_t state;		    /* enum ft_state */
+	uint8_t fin_dirs;	    /* bit d: FIN seen in direction d */
+	struct ft_link lru;	    /* on t->lru */
+	struct ft_link tq;	    /* on t->age (open) or t->closed */
+	uint64_t hash;		    /* flow_key__hash, symmetric */
+	uint64_t start_clk;	    /* table clock at the first packet */
+	uint64_t touch_clk;	    /* table clock at the last packet */
+	uint64_t close_clk;	    /* table clock at the close (FT_CLOSED) */
 	uint64_t first_us, last_us; /* smallest / largest packet time */
 	uint64_t pkts[2], bytes[2];
 	struct dpi_flow dpi;
@@ -61,14 +61,14 @@ struct flow_table {
 	void *emit_ctx;
 	struct dpi_module *dpi;
 
-	struct ft_entry *e;   /* max_flows entries */
-	uint32_t *bucket;     /* bmask + 1 chain heads */
+	struct ft_entry *e; /* max_flows entries */
+	uint32_t *bucket;   /* bmask + 1 chain heads */
 	uint32_t bmask;
-	uint32_t free_head;   /* recycled entries */
-	uint32_t unused;      /* entries [unused, max_flows) never handed out */
+	uint32_t free_head; /* recycled entries */
+	uint32_t unused;    /* entries [unused, max_flows) never handed out */
 	struct ft_list lru, age, closed;
 
-	uint64_t clock;       /* largest time seen (us) */
+	uint64_t clock; /* largest time seen (us) */
 	struct flow_table_stats st;
 };
 
@@ -138,8 +138,7 @@ static int key_dir(const struct flow_key *a, const struct flow_key *b)
 	return -1;
 }
 
-static uint32_t lookup(const struct flow_table *t, uint64_t h, const struct flow_key *k,
-		       int *dir)
+static uint32_t lookup(const struct flow_table *t, uint64_t h, const struct flow_key *k, int *dir)
 {
 	uint32_t i;
 
@@ -233,7 +232,6 @@ static void expire_due(struct flow_table *t)
 {
 	uint64_t now = t->clock;
 	uint32_t i;
-	int why;
 
 	while ((i = t->closed.head) != FT_NIL && now - t->e[i].close_clk > t->o.tcp_linger_us)
 		end_flow(t, i, (enum flow_end)due_reason(t, &t->e[i], now));
@@ -243,10 +241,8 @@ static void expire_due(struct flow_table *t)
 			end_flow(t, i, (enum flow_end)due_reason(t, &t->e[i], now));
 	if (t->o.idle_timeout_us)
 		while ((i = t->lru.head) != FT_NIL &&
-		       now - t->e[i].touch_clk > t->o.idle_timeout_us) {
-			why = due_reason(t, &t->e[i], now);
-			end_flow(t, i, (enum flow_end)why);
-		}
+		       now - t->e[i].touch_clk > t->o.idle_timeout_us)
+			end_flow(t, i, (enum flow_end)due_reason(t, &t->e[i], now));
 }
 
 void flow_table__expire(struct flow_table *t, uint64_t now_us)
