@@ -64,8 +64,9 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec);
 void detector__tick(struct detector *d, uint64_t now_s);
 
 /* Ask for a reload (SIGHUP): map file loaded again and swapped in under RCU (old map kept if
- * the file is broken), anomaly log reopened. Async-signal-safe (sets a flag); done at the next
- * detector__tick or detector__flow. */
+ * the file is broken or missing, one line on stderr), anomaly log reopened. In learn mode only
+ * the log is reopened: the map being learned is never replaced. Async-signal-safe (sets an
+ * atomic flag); done at the next detector__tick or detector__flow, on the detector thread. */
 void detector__request_reload(struct detector *d);
 
 /* Final outputs: report (text + JSON), map in learn mode, log flushed. 0 or negative errno. */
