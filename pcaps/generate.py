@@ -18,6 +18,8 @@ built in memory and written to files.  Remote servers use the documentation rang
 the application names come from the payloads (SNI, DNS names, HTTP Host, banners) only.
 
 Needs Debian's python3-scapy and python3-cryptography (QUIC Initial protection, certificates).
+pcaps/check.py compares the result with nDPI 4.2's ndpiReader and the manifest; README.md lists
+every file, its flows and its purpose.
 """
 
 import calendar
