@@ -4,6 +4,26 @@
 #include <errno.h>
 #include <time.h>
 
+/* liburcu's atomics are inline assembly that ThreadSanitizer cannot see. The splice is a full
+ * barrier (uatomic_xchg), so tell TSan about the edge it makes: everything a producer wrote
+ * before flushing happens-before what the consumer does after taking. */
+#if defined(__SANITIZE_THREAD__)
+#define FLOWQ_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FLOWQ_TSAN 1
+#endif
+#endif
+#ifdef FLOWQ_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define tsan_acquire(a) __tsan_acquire(a)
+#define tsan_release(a) __tsan_release(a)
+#else
+#define tsan_acquire(a) ((void)(a))
+#define tsan_release(a) ((void)(a))
+#endif
+
 int flowq__init(struct flowq *q)
 {
 	__cds_wfcq_init(&q->head, &q->tail);
@@ -46,6 +66,7 @@ void flowq__flush(struct flowq *q, struct flowq_batch *b)
 	if (!b->n)
 		return;
 	unsigned n = b->n;
+	tsan_release(q);
 	/* Splicing into the shared queue is wait-free for the enqueuer side; the private batch
 	 * (source) has a single user, so the blocking dequeue side of it never waits. */
 	__cds_wfcq_splice_blocking(&q->head, &q->tail, &b->head, &b->tail);
@@ -64,6 +85,7 @@ static unsigned take_now(struct flowq *q, struct flowq_batch *out)
 	struct flowq_batch tmp;
 	flowq__batch_init(&tmp);
 	__cds_wfcq_splice_blocking(&tmp.head, &tmp.tail, &q->head, &q->tail);
+	tsan_acquire(q);
 	unsigned n = 0;
 	struct cds_wfcq_node *node;
 	__cds_wfcq_for_each_blocking(&tmp.head, &tmp.tail, node) n++;
