@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +18,62 @@ struct fanout_ebpf {
 	struct fanout_bpf *skel;
 };
 
-/* libbpf reports through a global print callback, one call per line (the verifier log comes
- * as many lines). During the load we keep only its first warning, which names the failing
- * step ("prog 'fanout_steer': BPF program load failed: Permission denied"), for our one-line
- * error; the rest is dropped. */
-static char first_warning[256];
+/* libbpf reports through a global print callback. During the load we keep two things for
+ * our one-line error: its "BPF program load failed: <reason>" line (else its first warning)
+ * and, when the verifier refused the program, the verifier's own reason - the last line of
+ * the log before its statistics ("R1 invalid mem access 'scalar'"). Everything else is
+ * dropped. libbpf prints the whole verifier log in one call. */
+static char load_warning[256], verifier_reason[160];
+
+static bool is_log_stat(const char *line, size_t len)
+{
+	return len == 0 || strncmp(line, "processed ", 10) == 0 ||
+	       strncmp(line, "verification time", 17) == 0 ||
+	       strncmp(line, "stack depth", 11) == 0 || strncmp(line, "-- END", 6) == 0 ||
+	       strncmp(line, "libbpf:", 7) == 0;
+}
+
+/* The verifier's reason: the last non-statistics line before "-- END PROG LOAD LOG --". */
+static void keep_verifier_reason(const char *msg)
+{
+	const char *beg = strstr(msg, "-- BEGIN PROG LOAD LOG --");
+	const char *end = strstr(msg, "-- END PROG LOAD LOG --");
+
+	if (!beg || !end || end < beg)
+		return;
+	beg = strchr(beg, '\n');
+	while (beg && end > beg + 1) {
+		const char *line = end - 1; /* the '\n' ending the previous line */
+		while (line > beg && line[-1] != '\n')
+			line--;
+		size_t len = (size_t)(end - 1 - line);
+		if (line[len] == '\n' && !is_log_stat(line, len)) {
+			snprintf(verifier_reason, sizeof(verifier_reason), "%.*s", (int)len, line);
+			return;
+		}
+		end = line;
+	}
+}
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static int keep_first_warning(enum libbpf_print_level level, const char *fmt, va_list ap)
+static int keep_warnings(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (level != LIBBPF_WARN || first_warning[0])
+	char *msg = NULL;
+
+	if (level != LIBBPF_WARN || vasprintf(&msg, fmt, ap) < 0)
 		return 0;
-	vsnprintf(first_warning, sizeof(first_warning), fmt, ap);
-	first_warning[strcspn(first_warning, "\n")] = '\0';
+	keep_verifier_reason(msg);
+	/* The RLIMIT_MEMLOCK note comes first whatever failed: not the reason. */
+	if (strstr(msg, "RLIMIT_MEMLOCK (err")) {
+		free(msg);
+		return 0;
+	}
+	if (!load_warning[0] || (strstr(msg, "load failed") && !strstr(load_warning, "load failed"))) {
+		const char *m = strncmp(msg, "libbpf: ", 8) == 0 ? msg + 8 : msg;
+		snprintf(load_warning, sizeof(load_warning), "%.*s", (int)strcspn(m, "\n"), m);
+	}
+	free(msg);
 	return 0;
 }
 #pragma GCC diagnostic pop
@@ -47,19 +90,16 @@ int fanout_ebpf__load(struct fanout_ebpf **out)
 		svc_err("eBPF fanout program: out of memory");
 		return -ENOMEM;
 	}
-	first_warning[0] = '\0';
-	prev = libbpf_set_print(keep_first_warning);
+	load_warning[0] = verifier_reason[0] = '\0';
+	prev = libbpf_set_print(keep_warnings);
 	fe->skel = fanout_bpf__open_and_load();
 	err = fe->skel ? 0 : -(errno ? errno : EINVAL);
 	libbpf_set_print(prev);
 	if (err) {
-		const char *why = first_warning;
-
-		/* "libbpf: prog 'x': ..." -> "prog 'x': ..." */
-		if (strncmp(why, "libbpf: ", 8) == 0)
-			why += 8;
-		svc_err("eBPF fanout program: cannot load: %s%s%s", strerror(-err),
-			why[0] ? " - " : "", why);
+		svc_err("eBPF fanout program: cannot load: %s%s%s%s%s%s", strerror(-err),
+			err == -EPERM ? " (needs root: CAP_BPF and CAP_NET_ADMIN)" : "",
+			load_warning[0] ? " - " : "", load_warning,
+			verifier_reason[0] ? "; verifier: " : "", verifier_reason);
 		free(fe);
 		return err;
 	}
