@@ -1,6 +1,4 @@
 /* pipeline.c - thread set-up, the detector (consumer) thread, signals, the exit summary. */
-#include <urcu.h> /* first: the liburcu flavour used by the service map readers */
-
 #include "svcsensor/pipeline.h"
 
 #include <errno.h>
@@ -37,7 +35,7 @@ static void *consumer_run(void *arg)
 	struct consumer *c = arg;
 	struct flowq_batch b;
 	flowq__batch_init(&b);
-	rcu_register_thread();
+	detector__thread_register();
 	time_t last_tick = 0;
 	for (;;) {
 		/* Read "all workers done" before taking: a worker flushes before it counts itself
@@ -60,7 +58,7 @@ static void *consumer_run(void *arg)
 		if (all_done && n == 0)
 			break;
 	}
-	rcu_unregister_thread();
+	detector__thread_unregister();
 	atomic_store(&c->finished, true);
 	return NULL;
 }
@@ -154,6 +152,8 @@ int pipeline__run(const struct pipeline_opts *o)
 	bool reader_started = false, consumer_started = false;
 	sigset_t sigs, old;
 
+	/* The main thread loads, saves and frees the map (before / after the detector thread). */
+	detector__thread_register();
 	if (!ws || !chans) {
 		svc_err("out of memory");
 		goto cleanup;
@@ -268,5 +268,6 @@ cleanup:
 	free(ws);
 	free(chans);
 	flowq__destroy(&queue);
+	detector__thread_unregister();
 	return status;
 }
