@@ -544,24 +544,24 @@ static struct report *hand_report(void)
 {
 	struct report *r = report__new();
 	cr_assert_not_null(r);
-	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "10.42.0.1", "DNS", 300), 0);
-	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "remote", "TLS.Amazon", 1000), 0);
-	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "10.42.0.1", "DNS.Amazon", 100), 0);
-	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "remote", "HTTP", 550), 0);
-	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "10.42.0.1", "DNS", 50), 0);
-	cr_assert_eq(report__add(r, VERDICT_NONE, "remote", "10.42.0.130", "TLS", 691), 0);
+	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "10.42.0.1", "DNS", 300, 1000), 0);
+	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "remote", "TLS.Amazon", 1000, 2000), 0);
+	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "10.42.0.1", "DNS.Amazon", 100, 3000), 0);
+	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "remote", "HTTP", 550, 4000), 0);
+	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "10.42.0.1", "DNS", 50, 5000), 0);
+	cr_assert_eq(report__add(r, VERDICT_NONE, "remote", "10.42.0.130", "TLS", 691, 6000), 0);
 	/* UNKNOWN_SOURCE_IP: one source, one destination. */
-	cr_assert_eq(report__add(r, VERDICT_UNKNOWN_SOURCE_IP, "10.42.0.1", "10.42.0.130", "ICMP", 2470), 0);
-	cr_assert_eq(report__add(r, VERDICT_UNKNOWN_SOURCE_IP, "10.42.0.1", "10.42.0.130", "ICMP", 2470), 0);
+	cr_assert_eq(report__add(r, VERDICT_UNKNOWN_SOURCE_IP, "10.42.0.1", "10.42.0.130", "ICMP", 2470, 7000), 0);
+	cr_assert_eq(report__add(r, VERDICT_UNKNOWN_SOURCE_IP, "10.42.0.1", "10.42.0.130", "ICMP", 2470, 8000), 0);
 	/* PROTOCOL_NEVER_USED: two sources with equal bytes (ordered by name), and shares that
 	 * need rounding: 1/3 each -> 33.34 + 33.33 + 33.33 (the first by order takes the unit). */
-	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "remote", "10.42.0.130", "ICMP", 300), 0);
-	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "remote", "BitTorrent", 100), 0);
-	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "10.42.0.2", "SSH", 100), 0);
-	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "10.42.0.10", "SSDP", 100), 0);
+	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "remote", "10.42.0.130", "ICMP", 300, 9000), 0);
+	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "remote", "BitTorrent", 100, 10000), 0);
+	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "10.42.0.2", "SSH", 100, 11000), 0);
+	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "10.42.0.10", "SSDP", 100, 12000), 0);
 	/* DNS_TLS_APPLICATION: 2 bytes of 3 -> 66.67 / 33.33. */
-	cr_assert_eq(report__add(r, VERDICT_DNS_TLS_APPLICATION, "10.42.0.130", "remote", "TLS.Wikipedia", 2), 0);
-	cr_assert_eq(report__add(r, VERDICT_DNS_TLS_APPLICATION, "10.42.0.130", "10.42.0.1", "DNS.Wikipedia", 1), 0);
+	cr_assert_eq(report__add(r, VERDICT_DNS_TLS_APPLICATION, "10.42.0.130", "remote", "TLS.Wikipedia", 2, 13000), 0);
+	cr_assert_eq(report__add(r, VERDICT_DNS_TLS_APPLICATION, "10.42.0.130", "10.42.0.1", "DNS.Wikipedia", 1, 14000), 0);
 	return r;
 }
 
@@ -641,7 +641,7 @@ Test(outputs, report_shares_sum_to_100)
 			snprintf(dst, sizeof(dst), "10.0.1.%d", d);
 			seed = seed * 1103515245u + 12345u;
 			cr_assert_eq(report__add(r, (enum verdict)(s % VERDICT__COUNT), src, dst, "X",
-						 1 + (seed >> 8) % 100000), 0);
+						 1 + (seed >> 8) % 100000, 0), 0);
 		}
 	}
 	char *text = report_text(r);

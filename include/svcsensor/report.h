@@ -41,10 +41,12 @@ struct report;
 struct report *report__new(void);
 void report__free(struct report *r);
 
-/* Account one flow: bytes = both directions. 0 or -ENOMEM (the flow is then counted in the
+/* Account one flow: bytes = both directions; first_us = the flow's first packet time, which
+ * orders each destination's applications (earliest first, then by name) so the text does not
+ * depend on the order workers finish flows in. 0 or -ENOMEM (the flow is then counted in the
  * totals but may be missing from the breakdown). -EINVAL for a verdict out of range. */
 int report__add(struct report *r, enum verdict v, const char *src, const char *dst,
-		const char *app, uint64_t bytes);
+		const char *app, uint64_t bytes, uint64_t first_us);
 
 /* Flows accounted, and those whose verdict is not NONE. */
 void report__totals(const struct report *r, uint64_t *flows, uint64_t *anomalies);

@@ -233,7 +233,7 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
 		}
 	}
 	d->st.per_verdict[v]++;
-	if (report__add(d->rep, v, src, dst, app, bytes) != 0 && !d->report_error_reported) {
+	if (report__add(d->rep, v, src, dst, app, bytes, rec->first_us) != 0 && !d->report_error_reported) {
 		d->report_error_reported = true;
 		svc_err("report: %s: some flows are missing from the breakdown", strerror(ENOMEM));
 	}

@@ -28,7 +28,8 @@ struct strtab {
 struct rdst {
 	char *key;
 	uint64_t bytes, flows;
-	char **apps; /* distinct, first-seen order */
+	char **apps;          /* distinct, ordered by first use (packet time), then name */
+	uint64_t *app_first;  /* first_us of the earliest flow that used apps[i] */
 	size_t n_apps, cap_apps;
 };
 
@@ -119,6 +120,7 @@ static void rdst_free(struct rdst *d)
 	for (size_t i = 0; i < d->n_apps; i++)
 		free(d->apps[i]);
 	free(d->apps);
+	free(d->app_first);
 	free(d->key);
 	free(d);
 }
@@ -182,29 +184,54 @@ static struct rdst *get_dst(struct rsrc *s, const char *key)
 	return d;
 }
 
-static int add_app(struct rdst *d, const char *app)
+/* Keep apps ordered by the packet time of their first flow (ties by name): the order then
+ * depends on the traffic, not on which worker finished a flow first. */
+static int add_app(struct rdst *d, const char *app, uint64_t first_us)
 {
-	char *copy;
+	char *name = NULL;
+	size_t i;
 
-	for (size_t i = 0; i < d->n_apps; i++)
+	for (i = 0; i < d->n_apps; i++)
 		if (strcmp(d->apps[i], app) == 0)
+			break;
+	if (i < d->n_apps) {
+		if (first_us >= d->app_first[i])
 			return 0;
-	if (d->n_apps == d->cap_apps) {
-		size_t ncap = d->cap_apps ? d->cap_apps * 2 : 4;
-		char **na = realloc(d->apps, ncap * sizeof(*na));
-		if (!na)
+		name = d->apps[i]; /* seen earlier than we knew: move it */
+		memmove(&d->apps[i], &d->apps[i + 1], (d->n_apps - i - 1) * sizeof(*d->apps));
+		memmove(&d->app_first[i], &d->app_first[i + 1],
+			(d->n_apps - i - 1) * sizeof(*d->app_first));
+		d->n_apps--;
+	} else {
+		if (d->n_apps == d->cap_apps) {
+			size_t ncap = d->cap_apps ? d->cap_apps * 2 : 4;
+			char **na = realloc(d->apps, ncap * sizeof(*na));
+			if (!na)
+				return -ENOMEM;
+			d->apps = na;
+			uint64_t *nf = realloc(d->app_first, ncap * sizeof(*nf));
+			if (!nf)
+				return -ENOMEM;
+			d->app_first = nf;
+			d->cap_apps = ncap;
+		}
+		if (!(name = strdup(app)))
 			return -ENOMEM;
-		d->apps = na;
-		d->cap_apps = ncap;
 	}
-	if (!(copy = strdup(app)))
-		return -ENOMEM;
-	d->apps[d->n_apps++] = copy;
+	size_t at = d->n_apps;
+	while (at > 0 && (d->app_first[at - 1] > first_us ||
+			  (d->app_first[at - 1] == first_us && strcmp(d->apps[at - 1], name) > 0)))
+		at--;
+	memmove(&d->apps[at + 1], &d->apps[at], (d->n_apps - at) * sizeof(*d->apps));
+	memmove(&d->app_first[at + 1], &d->app_first[at], (d->n_apps - at) * sizeof(*d->app_first));
+	d->apps[at] = name;
+	d->app_first[at] = first_us;
+	d->n_apps++;
 	return 0;
 }
 
 int report__add(struct report *r, enum verdict v, const char *src, const char *dst,
-		const char *app, uint64_t bytes)
+		const char *app, uint64_t bytes, uint64_t first_us)
 {
 	struct rverdict *rv;
 	struct rsrc *s;
@@ -222,7 +249,7 @@ int report__add(struct report *r, enum verdict v, const char *src, const char *d
 	s->bytes += bytes;
 	d->flows++;
 	d->bytes += bytes;
-	return add_app(d, app);
+	return add_app(d, app, first_us);
 }
 
 void report__totals(const struct report *r, uint64_t *flows, uint64_t *anomalies)
