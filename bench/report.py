@@ -282,7 +282,7 @@ for e in (10000, 100000):
         dets[e] = g
 if dets or any(s["section"] == "detector" for s in skipped):
     P("")
-    P("== detector path: synthetic finished flows through detector__flow (1%% anomalies) ==")
+    P("== detector path: synthetic finished flows through detector__flow (1% anomalies) ==")
     P("%-15s %12s %14s %14s %10s" % ("map entries", "flows/s", "lookup floor/s", "x floor time", "RSS MB"))
     for e, g in dets.items():
         if "error" in g:
@@ -342,7 +342,7 @@ if rows or any(s["section"] == "live" for s in skipped):
                                                                            recs[0]["status"], recs[0]["log"]))
             tools[tool] = agg
     for s in [x for x in skipped if x["section"] == "live"]:
-        P("%-15s skipped: %s" % (s["item"], s["reason"]))
+        P("%-8s %-15s skipped: %s" % ("", s["item"], s["reason"]))
     results["live"] = live
     ok = None
     compared = 0

@@ -291,8 +291,15 @@ live_one() { # RATE TOOL RUN PCAP DIR
 	sleep 2
 	if ! kill -0 "$pid" 2>/dev/null; then
 		local rc=0; wait "$pid" || rc=$?
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rate" "$tl" "$run" "" "" "exit $rc" "$log" >>"$LIVE"
-		say "live $rate $tl: the capture exited early (exit $rc, see $log.err)"
+		# a capture that cannot start (not built in, no such device ...) is skipped from
+		# then on, with its own first line as the reason
+		local why
+		why="capture exited at start (exit $rc): $(grep -m1 . "$log.err" 2>/dev/null || true)"
+		case "$tl" in
+		ndpiReader) LIVE_NDPI_BROKEN=$why ;;
+		*) LIVE_SVC_BROKEN=$why ;;
+		esac
+		skip live "$tl" "$why"
 		return 0
 	fi
 	local rargs=(--topspeed)
@@ -332,14 +339,19 @@ live() {
 	if [ "$svc" != 1 ]; then skip live svcsensor "$why"; fi
 	if [ -z "$NDPI" ]; then skip live ndpiReader "ndpiReader not installed"; fi
 	warm "$pcap"
+	LIVE_SVC_BROKEN=""; LIVE_NDPI_BROKEN=""
 	for r in $(seq 1 "$RUNS"); do
 		for rate in $LIVE_RATES; do
 			say "live $rate pps run $r/$RUNS"
-			if [ "$svc" = 1 ]; then
+			if [ "$svc" = 1 ] && [ -z "$LIVE_SVC_BROKEN" ]; then
 				live_one "$rate" "svcsensor -t1" "$r" "$pcap" "$dir"
+			fi
+			if [ "$svc" = 1 ] && [ -z "$LIVE_SVC_BROKEN" ]; then
 				live_one "$rate" "svcsensor -t2" "$r" "$pcap" "$dir"
 			fi
-			if [ -n "$NDPI" ]; then live_one "$rate" ndpiReader "$r" "$pcap" "$dir"; fi
+			if [ -n "$NDPI" ] && [ -z "$LIVE_NDPI_BROKEN" ]; then
+				live_one "$rate" ndpiReader "$r" "$pcap" "$dir"
+			fi
 		done
 	done
 	ip netns del "$NETNS" 2>/dev/null || true
