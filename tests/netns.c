@@ -33,7 +33,7 @@ static void sleep_ms(unsigned ms)
 }
 
 static void set_why(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void set_why(char *why, size_t len, const char *fmt, ...)
 {
 	va_list ap;
@@ -51,7 +51,8 @@ const char *netns__which(const char *prog, char *buf, size_t len)
 	char dirs[4096];
 
 	snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/sbin:/usr/bin:/bin", path ? path : "");
-	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d;
+	     d = strtok_r(NULL, ":", &save)) {
 		snprintf(buf, len, "%s/%s", d, prog);
 		if (access(buf, X_OK) == 0)
 			return buf;
@@ -60,18 +61,21 @@ const char *netns__which(const char *prog, char *buf, size_t len)
 }
 
 /* fork + exec with output to a file; the child stays in our (the test's) namespace. */
-static pid_t spawn(const char *const argv[], const char *out_path)
+static pid_t spawn(const char *const argv[], const char *out_path, const char *cwd)
 {
 	char exe[512];
 	pid_t pid;
 
-	if (!netns__which(argv[0], exe, sizeof(exe)))
+	if (strchr(argv[0], '/'))
+		snprintf(exe, sizeof(exe), "%s", argv[0]);
+	else if (!netns__which(argv[0], exe, sizeof(exe)))
 		return -ENOENT;
 	pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		int fd = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fd =
+		    open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		int nul = open("/dev/null", O_RDONLY);
 		if (fd >= 0) {
 			dup2(fd, 1);
@@ -79,6 +83,8 @@ static pid_t spawn(const char *const argv[], const char *out_path)
 		}
 		if (nul >= 0)
 			dup2(nul, 0);
+		if (cwd && chdir(cwd) != 0)
+			_exit(126);
 		execv(exe, (char *const *)argv);
 		_exit(127);
 	}
@@ -112,8 +118,9 @@ int netns__run(const char *const argv[], char *why, size_t whylen)
 		return -errno;
 	close(fd);
 	for (unsigned i = 0; argv[i]; i++)
-		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i ? " " : "", argv[i]);
-	pid = spawn(argv, out);
+		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i ? " " : "",
+			 argv[i]);
+	pid = spawn(argv, out, NULL);
 	if (pid < 0) {
 		set_why(why, whylen, "%s: %s", argv[0], strerror((int)-pid));
 		unlink(out);
@@ -179,8 +186,9 @@ int netns__setup(struct netns *ns, char *why, size_t whylen)
 	memset(ns, 0, sizeof(*ns));
 	ns->orig_fd = -1;
 	if (geteuid() != 0) {
-		set_why(why, whylen, "needs root (network namespace, veth, packet sockets); "
-				     "run the suite as root");
+		set_why(why, whylen,
+			"needs root (network namespace, veth, packet sockets); "
+			"run the suite as root");
 		return -EPERM;
 	}
 	if (!netns__which("ip", exe, sizeof(exe))) {
@@ -215,12 +223,12 @@ int netns__setup(struct netns *ns, char *why, size_t whylen)
 	write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
 	write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
 	{
-		const char *add[] = {"ip", "-n", ns->name, "link", "add", "name", "va", "type",
-				     "veth", "peer", "name", "vb", NULL};
-		const char *upa[] = {"ip", "-n", ns->name, "link", "set", "va", "mtu", "9000", "up",
-				     NULL};
-		const char *upb[] = {"ip", "-n", ns->name, "link", "set", "vb", "mtu", "9000", "up",
-				     NULL};
+		const char *add[] = {"ip",   "-n",   ns->name, "link", "add", "name", "va",
+				     "type", "veth", "peer",   "name", "vb",  NULL};
+		const char *upa[] = {"ip", "-n",  ns->name, "link", "set",
+				     "va", "mtu", "9000",   "up",   NULL};
+		const char *upb[] = {"ip", "-n",  ns->name, "link", "set",
+				     "vb", "mtu", "9000",   "up",   NULL};
 		if ((err = netns__run(add, why, whylen)) || (err = netns__run(upa, why, whylen)) ||
 		    (err = netns__run(upb, why, whylen))) {
 			netns__teardown(ns);
@@ -267,13 +275,14 @@ void netns__teardown(struct netns *ns)
 	}
 }
 
-int netns__spawn(struct netns *ns, const char *const argv[], const char *out_path, pid_t *pid)
+int netns__spawn(struct netns *ns, const char *const argv[], const char *out_path, const char *cwd,
+		 pid_t *pid)
 {
 	pid_t p;
 
 	if (ns->npids >= NETNS_MAX_PIDS)
 		return -ENOSPC;
-	p = spawn(argv, out_path);
+	p = spawn(argv, out_path, cwd);
 	if (p < 0)
 		return (int)p;
 	ns->pids[ns->npids++] = p;

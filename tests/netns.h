@@ -35,9 +35,11 @@ int netns__setup(struct netns *ns, char *why, size_t whylen);
 /* Undo netns__setup (safe on a partly set up or zeroed struct). */
 void netns__teardown(struct netns *ns);
 
-/* Start argv[0] (searched in PATH) inside the namespace, stdout/stderr to out_path (or
- * /dev/null when NULL). The pid is recorded for teardown. 0 or negative errno. */
-int netns__spawn(struct netns *ns, const char *const argv[], const char *out_path, pid_t *pid);
+/* Start argv[0] (a path, or searched in PATH) inside the namespace, in directory cwd (NULL:
+ * ours), stdout/stderr to out_path (or /dev/null when NULL). The pid is recorded for
+ * teardown. 0 or negative errno. */
+int netns__spawn(struct netns *ns, const char *const argv[], const char *out_path, const char *cwd,
+		 pid_t *pid);
 
 /* Wait up to timeout_ms for pid; *status as waitpid. 0, -ETIMEDOUT (then it is killed),
  * or negative errno. */
@@ -62,14 +64,14 @@ const char *netns__which(const char *prog, char *buf, size_t len);
 /* One test frame: Ethernet, 0-3 VLAN tags, IPv4 or IPv6, TCP/UDP/ICMP. The last 8 bytes are
  * "SVCS" and the 32-bit sequence number (network order), found by netns__frame_seq. */
 struct tframe {
-	uint8_t ipver;        /* 4 or 6 */
+	uint8_t ipver;		  /* 4 or 6 */
 	uint8_t src[16], dst[16]; /* flow_key layout: IPv4 in the first 4 bytes */
 	uint16_t sport, dport;
-	uint8_t proto;        /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6) */
+	uint8_t proto; /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6) */
 	unsigned ntags;
 	uint16_t tpid[3], tci[3];
 	uint32_t seq;
-	uint16_t payload;     /* payload bytes before the 8-byte marker */
+	uint16_t payload; /* payload bytes before the 8-byte marker */
 };
 
 /* Write the frame into buf (cap bytes); its length, or 0 when it does not fit. */

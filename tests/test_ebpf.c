@@ -80,8 +80,9 @@ static uint32_t check_both_ways(const struct tframe *f)
 
 		cr_assert_gt(len, 0);
 		netns__frame_key(dirs[d], &want);
-		cr_assert_eq(decode__frame(DLT_EN10MB, buf, (uint32_t)len, (uint32_t)len, 0, -1, &pv),
-			     DECODE_OK);
+		cr_assert_eq(
+		    decode__frame(DLT_EN10MB, buf, (uint32_t)len, (uint32_t)len, 0, -1, &pv),
+		    DECODE_OK);
 		cr_assert_eq(memcmp(&pv.key, &want, sizeof(want)), 0,
 			     "decoder key differs from the test's");
 		got[d] = run(buf, len);
@@ -128,8 +129,13 @@ Test(ebpf, ipv6_both_directions)
 
 Test(ebpf, vlan_8021q_both_directions)
 {
-	struct tframe f = {.ipver = 4, .proto = IPPROTO_UDP, .sport = 123, .dport = 123,
-			   .ntags = 1, .tpid = {0x8100}, .tci = {0xa00a}}; /* PCP 5, id 10 */
+	struct tframe f = {.ipver = 4,
+			   .proto = IPPROTO_UDP,
+			   .sport = 123,
+			   .dport = 123,
+			   .ntags = 1,
+			   .tpid = {0x8100},
+			   .tci = {0xa00a}}; /* PCP 5, id 10 */
 	uint32_t tagged, untagged;
 
 	v4(f.src, 192, 168, 1, 2);
@@ -148,8 +154,13 @@ Test(ebpf, vlan_8021q_both_directions)
 
 Test(ebpf, qinq_outer_tag_is_the_flow_vlan)
 {
-	struct tframe f = {.ipver = 4, .proto = IPPROTO_TCP, .sport = 1234, .dport = 80,
-			   .ntags = 2, .tpid = {0x88a8, 0x8100}, .tci = {100, 200}};
+	struct tframe f = {.ipver = 4,
+			   .proto = IPPROTO_TCP,
+			   .sport = 1234,
+			   .dport = 80,
+			   .ntags = 2,
+			   .tpid = {0x88a8, 0x8100},
+			   .tci = {100, 200}};
 	struct tframe g;
 	uint32_t h;
 

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -51,10 +52,10 @@ static void ns_down(void)
 TestSuite(live, .init = ns_up, .fini = ns_down, .timeout = 180);
 
 /* Criterion does not run .fini after a skip from the test body: remove the namespace first. */
-#define LIVE_SKIP(...)                                                                         \
-	do {                                                                                   \
-		netns__teardown(&ns);                                                          \
-		cr_skip_test(__VA_ARGS__);                                                     \
+#define LIVE_SKIP(...)                                                                             \
+	do {                                                                                       \
+		netns__teardown(&ns);                                                              \
+		cr_skip_test(__VA_ARGS__);                                                         \
 	} while (0)
 
 static uint64_t now_ms(void)
@@ -67,13 +68,13 @@ static uint64_t now_ms(void)
 static struct afpacket_opts ring_opts(const char *ifname, const char *fanout)
 {
 	struct afpacket_opts o = {
-		.ifname = ifname,
-		.block_size = 1u << 16,
-		.block_count = 64,
-		.frame_size = 2048,
-		.block_timeout_ms = 5,
-		.fanout = fanout,
-		.group_id = afpacket__group_id(),
+	    .ifname = ifname,
+	    .block_size = 1u << 16,
+	    .block_count = 64,
+	    .frame_size = 2048,
+	    .block_timeout_ms = 5,
+	    .fanout = fanout,
+	    .group_id = afpacket__group_id(),
 	};
 	return o;
 }
@@ -145,8 +146,10 @@ static size_t make_traffic(struct tframe *out, unsigned *flow_of, unsigned per_f
 			f->dport = f->proto == IPPROTO_TCP ? 443 : 53;
 		}
 		if (f->ipver == 4) {
-			f->src[0] = 10, f->src[1] = 77, f->src[2] = 0, f->src[3] = (uint8_t)(1 + pair);
-			f->dst[0] = 10, f->dst[1] = 77, f->dst[2] = 1, f->dst[3] = (uint8_t)(1 + pair);
+			f->src[0] = 10, f->src[1] = 77, f->src[2] = 0,
+			f->src[3] = (uint8_t)(1 + pair);
+			f->dst[0] = 10, f->dst[1] = 77, f->dst[2] = 1,
+			f->dst[3] = (uint8_t)(1 + pair);
 		} else {
 			static const uint8_t p6[] = {0x20, 0x01, 0x0d, 0xb8, 0x00, 0x77};
 			memcpy(f->src, p6, 6);
@@ -157,7 +160,8 @@ static size_t make_traffic(struct tframe *out, unsigned *flow_of, unsigned per_f
 		}
 		switch (pair % 4) {
 		case 1:
-			f->ntags = 1, f->tpid[0] = 0x8100, f->tci[0] = (uint16_t)(0xa000 | (10 + pair));
+			f->ntags = 1, f->tpid[0] = 0x8100,
+			f->tci[0] = (uint16_t)(0xa000 | (10 + pair));
 			break;
 		case 2:
 			f->ntags = 2, f->tpid[0] = 0x88a8, f->tci[0] = (uint16_t)(100 + pair);
@@ -188,7 +192,7 @@ struct rx {
 	const struct tframe *sent;
 	size_t nsent;
 	bool tags_stripped; /* received path: the outer tag comes as vlan_tci */
-	unsigned cur;       /* socket being polled */
+	unsigned cur;	    /* socket being polled */
 	uint64_t frames[4]; /* every frame, per socket (noise included) */
 	int8_t sock_of[MAX_FRAMES];
 	uint16_t times[MAX_FRAMES];
@@ -229,7 +233,8 @@ static void on_frame(void *ctx, const uint8_t *frame, uint32_t caplen, uint32_t 
 	want_tci = f->ntags && r->tags_stripped ? f->tci[0] : -1;
 	if (vlan_tci != want_tci && !r->bad_vlan++)
 		snprintf(r->first_problem, sizeof(r->first_problem),
-			 "frame %lld: vlan_tci %d, expected %d", (long long)seq, vlan_tci, want_tci);
+			 "frame %lld: vlan_tci %d, expected %d", (long long)seq, vlan_tci,
+			 want_tci);
 	netns__frame_key(f, &want);
 	if ((decode__frame(DLT_EN10MB, frame, caplen, wirelen, ts_us, vlan_tci, &pv) != DECODE_OK ||
 	     memcmp(&pv.key, &want, sizeof(want)) != 0) &&
@@ -497,7 +502,7 @@ static unsigned long replay(const char *pcap, const char *ifname)
 		LIVE_SKIP("live: tcpreplay is not installed (apt-get install tcpreplay)");
 	snprintf(out, sizeof(out), "/tmp/svcs-%d-tcpreplay.out", (int)getpid());
 	const char *argv[] = {"tcpreplay", "-i", ifname, "--topspeed", pcap, NULL};
-	err = netns__spawn(&ns, argv, out, &pid);
+	err = netns__spawn(&ns, argv, out, NULL, &pid);
 	cr_assert_eq(err, 0, "tcpreplay: %s", strerror(-err));
 	err = netns__wait(&ns, pid, 120000, &status);
 	cr_assert_eq(err, 0, "tcpreplay: %s", strerror(-err));
@@ -656,14 +661,14 @@ static void baseline_replay(const char *mode)
 	snprintf(path, sizeof(path), "%s/baseline.pcap", dir);
 	if (access(path, R_OK) != 0)
 		LIVE_SKIP("live: %s not present (made by the pcap generator, `make pcaps`); "
-			     "the replay of a real capture is skipped",
-			     path);
+			  "the replay of a real capture is skipped",
+			  path);
 	p = pcap_open_offline(path, errbuf);
 	cr_assert_not_null(p, "%s: %s", path, errbuf);
 	if (pcap_datalink(p) != DLT_EN10MB) {
 		pcap_close(p);
 		LIVE_SKIP("live: %s is not an Ethernet capture: cannot be replayed into a veth",
-			     path);
+			  path);
 	}
 	{
 		struct pcap_pkthdr *h;
@@ -990,8 +995,8 @@ Test(live, rings_work_after_privdrop_new_socket_eperm)
 			_exit(16);
 		_exit(strcmp(msg, "svcsensor: vb: cannot open a packet socket: Operation not "
 				  "permitted (run as root or with CAP_NET_RAW)\n") == 0
-			      ? 0
-			      : 17);
+			  ? 0
+			  : 17);
 	}
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status), "child died");
@@ -1055,12 +1060,12 @@ static const char *sensor_bin_with_live_capture(void)
 
 	if (!bin || !bin[0])
 		LIVE_SKIP("live: SVCSENSOR_BIN is not set (make test sets it): the svcsensor "
-			     "end-to-end capture test is skipped");
+			  "end-to-end capture test is skipped");
 	if (access(bin, X_OK) != 0)
 		LIVE_SKIP("live: SVCSENSOR_BIN=%s is not an executable", bin);
 	snprintf(out, sizeof(out), "/tmp/svcs-%d-help.out", (int)getpid());
 	argv[0] = bin;
-	cr_assert_eq(netns__spawn(&ns, argv, out, &pid), 0);
+	cr_assert_eq(netns__spawn(&ns, argv, out, NULL, &pid), 0);
 	netns__wait(&ns, pid, 10000, &status);
 	f = fopen(out, "r");
 	if (f) {
@@ -1071,8 +1076,8 @@ static const char *sensor_bin_with_live_capture(void)
 	unlink(out);
 	if (!strstr(text, "--interface") || !strstr(text, "--fanout"))
 		LIVE_SKIP("live: %s has no live capture with --fanout yet (not in its --help): "
-			     "end-to-end capture test skipped",
-			     bin);
+			  "end-to-end capture test skipped",
+			  bin);
 	return bin;
 }
 
@@ -1096,10 +1101,27 @@ static unsigned packet_sockets_on(int ifindex)
 	return n;
 }
 
+/* Remove the files of a scratch directory (flat) and the directory. */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[512];
+
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
 static void sensor_end_to_end(const char *mode)
 {
 	const char *bin = sensor_bin_with_live_capture();
-	char csv[64], log[64], line[1024];
+	char dir[64], csv[96], log[96], line[1024];
 	unsigned nflows, records = 0;
 	size_t n = make_traffic(traffic, flow_of, 6, &nflows);
 	int status = 0, err;
@@ -1107,11 +1129,14 @@ static void sensor_end_to_end(const char *mode)
 	pid_t pid;
 	FILE *f;
 
-	snprintf(csv, sizeof(csv), "/tmp/svcs-%d-%s-flows.csv", (int)getpid(), mode);
-	snprintf(log, sizeof(log), "/tmp/svcs-%d-%s-sensor.out", (int)getpid(), mode);
-	const char *argv[] = {bin, "-i", "vb", "-t", "2", "--fanout", mode, "--flows-out", csv,
-			      "--duration", "4", NULL};
-	err = netns__spawn(&ns, argv, log, &pid);
+	/* Its default outputs (report, anomaly log) go to a scratch directory, not the tree. */
+	snprintf(dir, sizeof(dir), "/tmp/svcs-%d-%s-XXXXXX", (int)getpid(), mode);
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(csv, sizeof(csv), "%s/flows.csv", dir);
+	snprintf(log, sizeof(log), "%s/sensor.out", dir);
+	const char *argv[] = {bin,  "-i",	   "vb", "-t",	       "2", "--fanout",
+			      mode, "--flows-out", csv,	 "--duration", "4", NULL};
+	err = netns__spawn(&ns, argv, log, dir, &pid);
 	cr_assert_eq(err, 0, "%s: %s", bin, strerror(-err));
 	/* Ready when its two rings are bound to vb. */
 	for (t = now_ms(); packet_sockets_on(ns.vb_index) < 2; usleep(10000)) {
@@ -1123,8 +1148,8 @@ static void sensor_end_to_end(const char *mode)
 					line[0] = '\0';
 				fclose(f);
 			}
-			cr_assert_fail("svcsensor -i vb --fanout %s did not open its rings: %s", mode,
-				       line);
+			cr_assert_fail("svcsensor -i vb --fanout %s did not open its rings: %s",
+				       mode, line);
 		}
 	}
 	send_frames("va", traffic, n, NULL, 0, NULL);
@@ -1137,8 +1162,15 @@ static void sensor_end_to_end(const char *mode)
 	while (fgets(line, sizeof(line), f))
 		records += strstr(line, "10.77.") || strstr(line, "2001:db8:77:");
 	fclose(f);
-	unlink(csv);
-	unlink(log);
+	f = fopen(log, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "packets") || strstr(line, "warning") || strstr(line, "error"))
+			cr_log_info("svcsensor --fanout %s: %s", mode, line);
+	if (f)
+		fclose(f);
+	cr_log_info("svcsensor --fanout %s: %zu frames sent, %u flow records for %u flows", mode, n,
+		    records, nflows);
+	remove_dir(dir);
 	/* One record per flow: a flow split across the two workers would give two. */
 	cr_assert_eq(records, nflows, "%u flow records for %u flows (fanout %s)", records, nflows,
 		     mode);

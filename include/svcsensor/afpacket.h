@@ -44,13 +44,13 @@ struct afpacket_opts {
 	 * size into a block, it only sizes the kernel's frame count. A partly filled block is
 	 * handed over after block_timeout_ms (0 = the kernel's choice from the link speed). */
 	unsigned block_size, block_count, frame_size, block_timeout_ms;
-	const char *fanout;  /* "hash" | "cpu" | "qm" | "ebpf"; NULL or "" = no group */
-	uint16_t group_id;   /* afpacket__group_id() */
-	bool promisc;        /* PACKET_MR_PROMISC for the socket's lifetime */
-	const char *bpf_filter; /* tcpdump syntax or NULL; see afpacket__open about VLANs */
+	const char *fanout;		/* "hash" | "cpu" | "qm" | "ebpf"; NULL or "" = no group */
+	uint16_t group_id;		/* afpacket__group_id() */
+	bool promisc;			/* PACKET_MR_PROMISC for the socket's lifetime */
+	const char *bpf_filter;		/* tcpdump syntax or NULL; see afpacket__open about VLANs */
 	const struct fanout_ebpf *ebpf; /* fanout "ebpf": the loaded steering program; index 0
-	                                 * attaches it (others only join). Not needed after the
-	                                 * group is open. */
+					 * attaches it (others only join). Not needed after the
+					 * group is open. */
 };
 
 /* Called once per frame by afpacket__poll, in ring order.

@@ -27,9 +27,9 @@ struct flow_key {
 	uint8_t dst[16];
 	uint16_t sport;
 	uint16_t dport;
-	uint16_t vlan;  /* outer VLAN id, 0 when untagged */
-	uint8_t proto;  /* IPPROTO_* */
-	uint8_t ipver;  /* 4 or 6 */
+	uint16_t vlan; /* outer VLAN id, 0 when untagged */
+	uint8_t proto; /* IPPROTO_* */
+	uint8_t ipver; /* 4 or 6 */
 };
 
 /* 64-bit mix (from the splitmix64 finaliser constants). */

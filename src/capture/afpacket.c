@@ -80,8 +80,9 @@ static int check_opts(const struct afpacket_opts *o)
 	if (page <= 0)
 		page = 4096;
 	if (o->block_size == 0 || o->block_size % (unsigned long)page != 0) {
-		svc_err("%s: ring_block_size %u: must be a non-zero multiple of the page size (%ld)",
-			o->ifname, o->block_size, page);
+		svc_err(
+		    "%s: ring_block_size %u: must be a non-zero multiple of the page size (%ld)",
+		    o->ifname, o->block_size, page);
 		return -EINVAL;
 	}
 	if (o->block_count == 0) {
@@ -98,8 +99,8 @@ static int check_opts(const struct afpacket_opts *o)
 	}
 	if ((uint64_t)o->block_size * o->block_count > SIZE_MAX / 2 ||
 	    (uint64_t)(o->block_size / o->frame_size) * o->block_count > UINT_MAX) {
-		svc_err("%s: ring of %u blocks of %u bytes is too large", o->ifname,
-			o->block_count, o->block_size);
+		svc_err("%s: ring of %u blocks of %u bytes is too large", o->ifname, o->block_count,
+			o->block_size);
 		return -EINVAL;
 	}
 	if (o->fanout && o->fanout[0] && fanout_type(o->fanout) < 0) {
@@ -151,8 +152,9 @@ static int check_interface(const char *ifname, int *ifindex)
 	}
 	if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER &&
 	    ifr.ifr_hwaddr.sa_family != ARPHRD_LOOPBACK) {
-		svc_err("%s: link type %u is not Ethernet: only Ethernet interfaces can be captured",
-			ifname, (unsigned)ifr.ifr_hwaddr.sa_family);
+		svc_err(
+		    "%s: link type %u is not Ethernet: only Ethernet interfaces can be captured",
+		    ifname, (unsigned)ifr.ifr_hwaddr.sa_family);
 		err = -EPROTONOSUPPORT;
 	}
 cleanup:
@@ -208,8 +210,8 @@ static int setup_ring(struct afpacket *a, const struct afpacket_opts *o)
 		goto fail;
 	}
 	a->ring_len = (size_t)o->block_size * o->block_count;
-	a->ring = mmap(NULL, a->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-		       a->fd, 0);
+	a->ring =
+	    mmap(NULL, a->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, a->fd, 0);
 	if (a->ring == MAP_FAILED) {
 		a->ring = NULL;
 		err = -errno;
@@ -225,8 +227,9 @@ fail:
 			o->ifname, o->block_count, o->block_size,
 			(unsigned long long)o->block_size * o->block_count >> 20);
 	else
-		svc_err("%s: cannot set up the capture ring (%u blocks of %u bytes, frames of %u): %s",
-			o->ifname, o->block_count, o->block_size, o->frame_size, strerror(-err));
+		svc_err(
+		    "%s: cannot set up the capture ring (%u blocks of %u bytes, frames of %u): %s",
+		    o->ifname, o->block_count, o->block_size, o->frame_size, strerror(-err));
 	return err;
 }
 

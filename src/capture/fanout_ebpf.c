@@ -69,7 +69,8 @@ static int keep_warnings(enum libbpf_print_level level, const char *fmt, va_list
 		free(msg);
 		return 0;
 	}
-	if (!load_warning[0] || (strstr(msg, "load failed") && !strstr(load_warning, "load failed"))) {
+	if (!load_warning[0] ||
+	    (strstr(msg, "load failed") && !strstr(load_warning, "load failed"))) {
 		const char *m = strncmp(msg, "libbpf: ", 8) == 0 ? msg + 8 : msg;
 		snprintf(load_warning, sizeof(load_warning), "%.*s", (int)strcspn(m, "\n"), m);
 	}
