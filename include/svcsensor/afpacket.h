@@ -40,7 +40,7 @@ struct afpacket_opts {
 	/* The ring: block_count blocks of block_size bytes. block_size: a multiple of the page
 	 * size (a power of two wastes nothing); a frame larger than a block is truncated (its
 	 * wire length is still reported), so keep it >= 64 KiB when GRO is on. frame_size: the
-	 * nominal slot (>= 64, multiple of 16, <= block_size); TPACKET_V3 packs frames of any
+	 * nominal slot (>= 80, multiple of 16, <= block_size); TPACKET_V3 packs frames of any
 	 * size into a block, it only sizes the kernel's frame count. A partly filled block is
 	 * handed over after block_timeout_ms (0 = the kernel's choice from the link speed). */
 	unsigned block_size, block_count, frame_size, block_timeout_ms;
@@ -112,9 +112,10 @@ struct afpacket_stats {
 	uint64_t packets, drops, freezes;
 };
 
-/* Add the counters since the previous call to *acc (PACKET_STATISTICS resets on read, so
- * call it from one thread, normally the ring's worker). Frames delivered = packets - drops.
- * 0 or a negative errno. */
+/* Add the counters since the previous call to *acc. PACKET_STATISTICS resets on read, so
+ * exactly one thread should read a ring's counters (typically the main thread's periodic
+ * statistics, once per ring); it may do so while the worker polls the ring (the kernel
+ * serializes them). Frames delivered = packets - drops. 0 or a negative errno (one line). */
 int afpacket__stats(struct afpacket *a, struct afpacket_stats *acc);
 
 /* The socket's fd, e.g. to poll it together with a wake-up eventfd. Owned by a. */

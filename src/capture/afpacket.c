@@ -210,8 +210,7 @@ static int setup_ring(struct afpacket *a, const struct afpacket_opts *o)
 		goto fail;
 	}
 	a->ring_len = (size_t)o->block_size * o->block_count;
-	a->ring =
-	    mmap(NULL, a->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, a->fd, 0);
+	a->ring = mmap(NULL, a->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd, 0);
 	if (a->ring == MAP_FAILED) {
 		a->ring = NULL;
 		err = -errno;
@@ -426,26 +425,34 @@ static inline unsigned walk_block(const struct afpacket *a, struct tpacket_block
 				  afpacket_frame_fn fn, void *ctx)
 {
 	const uint8_t *base = (const uint8_t *)bd, *end = base + a->block_size;
-	uint32_t n = bd->hdr.bh1.num_pkts, off = bd->hdr.bh1.offset_to_first_pkt, i;
-	const struct tpacket3_hdr *h;
+	uint32_t n = bd->hdr.bh1.num_pkts, off = bd->hdr.bh1.offset_to_first_pkt;
+	unsigned handled = 0;
 
-	for (i = 0; i < n; i++) {
-		if (SVC_UNLIKELY(off > a->block_size - sizeof(*h)))
+	while (handled < n) {
+		if (SVC_UNLIKELY(off > a->block_size - sizeof(struct tpacket3_hdr)))
 			break;
-		h = (const struct tpacket3_hdr *)(base + off);
-		if (SVC_LIKELY(h->tp_next_offset != 0))
-			__builtin_prefetch(base + off + h->tp_next_offset);
+		const struct tpacket3_hdr *h = (const struct tpacket3_hdr *)(base + off);
+		uint32_t next = h->tp_next_offset;
 		const uint8_t *frame = base + off + h->tp_mac;
-		if (SVC_UNLIKELY(frame > end || h->tp_snaplen > (size_t)(end - frame)))
+
+		if (SVC_UNLIKELY(h->tp_mac > a->block_size - off ||
+				 h->tp_snaplen > (size_t)(end - frame)))
 			break;
+		/* The next header and the start of its frame (~64 bytes further): both are
+		 * read as soon as fn returns. */
+		if (SVC_LIKELY(next != 0)) {
+			__builtin_prefetch(base + off + next);
+			__builtin_prefetch(base + off + next + 64);
+		}
 		int vlan = (h->tp_status & TP_STATUS_VLAN_VALID) ? (int)h->hv1.tp_vlan_tci : -1;
 		uint64_t ts = (uint64_t)h->tp_sec * SVC_US_PER_SEC + h->tp_nsec / 1000;
 		fn(ctx, frame, h->tp_snaplen, h->tp_len, ts, vlan);
-		if (h->tp_next_offset == 0)
+		handled++;
+		if (next == 0)
 			break; /* the last frame of the block */
-		off += h->tp_next_offset;
+		off += next;
 	}
-	return i < n ? i + 1 : n;
+	return handled;
 }
 
 /* POLLERR: the socket has a pending error (ENETDOWN when the interface went down). Reading
