@@ -789,6 +789,38 @@ Test(live, interface_down_one_line_enetdown)
 	cr_assert_str_eq(msg, "svcsensor: vb: interface is down (ip link set vb up)\n");
 }
 
+/* The interface goes down under a running ring: poll says so once (-ENETDOWN, one line) and
+ * the ring captures again when it is back up, without reopening. */
+Test(live, interface_down_while_capturing_then_resumes)
+{
+	const char *down[] = {"ip", "link", "set", "vb", "down", NULL};
+	const char *up[] = {"ip", "link", "set", "vb", "up", NULL};
+	struct afpacket_opts o = ring_opts("vb", "hash");
+	struct afpacket *a;
+	struct errcap c;
+	unsigned nflows;
+	char why[256];
+	const char *msg;
+	size_t n = make_traffic(traffic, flow_of, 2, &nflows);
+	int r;
+
+	cr_assert_eq(afpacket__open(&o, 0, &a), 0);
+	rx_init(&rxs, traffic, n, true);
+	cr_assert_eq(netns__run(down, why, sizeof(why)), 0, "%s", why);
+	errcap_begin(&c);
+	r = afpacket__poll(a, 200, on_frame, &rxs);
+	msg = errcap_end(&c);
+	cr_assert_eq(r, -ENETDOWN, "poll: %d", r);
+	cr_assert_str_eq(msg, "svcsensor: vb: interface went down; capture resumes when it is "
+			      "up again\n");
+	cr_assert_eq(afpacket__poll(a, 20, on_frame, &rxs), 0, "the error is reported once");
+	cr_assert_eq(netns__run(up, why, sizeof(why)), 0, "%s", why);
+	send_frames("va", traffic, n, &a, 1, &rxs);
+	drain(&a, 1, &rxs, 100);
+	check_exactly_once(&a, 1, &rxs);
+	afpacket__close(a);
+}
+
 Test(live, not_ethernet_refused)
 {
 	const char *add[] = {"ip", "tuntap", "add", "dev", "svtun0", "mode", "tun", NULL};
