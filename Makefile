@@ -19,7 +19,8 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wno-fo
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude $(PKG_CFLAGS) \
              -pthread -MMD -MP
-LDLIBS_ALL = $(PKG_LIBS) -pthread -lm
+# libcsv (flow CSV input, --flows-in) ships no pkg-config file.
+LDLIBS_ALL = $(PKG_LIBS) -lcsv -pthread -lm
 
 LIB_SRCS  := $(shell find src -name '*.c' ! -name 'main.c' ! -name '*.bpf.c' | sort)
 BENCH_SRCS:= $(sort $(wildcard bench/*.c))
