@@ -9,6 +9,7 @@
 #include "svcsensor/common.h"
 #include "svcsensor/config.h"
 #include "svcsensor/detector.h"
+#include "svcsensor/flows_in.h"
 #include "svcsensor/pipeline.h"
 
 #ifndef SVCSENSOR_VERSION
@@ -20,6 +21,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: svcsensor [OPTIONS] (-r FILE ... | -i IFACE)\n"
 		"       svcsensor --learn [OPTIONS] (-r FILE ... | -i IFACE) [-m MAP]\n"
+		"       svcsensor --learn [OPTIONS] --flows-in FLOWS.csv [-m MAP]\n"
 		"       svcsensor -a [--report FILE]\n"
 		"\n"
 		"Learns a service map (which host talks to which, with which applications) and\n"
@@ -28,6 +30,8 @@ static void usage(FILE *out)
 		"Input:\n"
 		"  -r, --read FILE          read a pcap/pcapng capture (repeatable, read in order)\n"
 		"  -i, --interface IFACE    capture live on IFACE\n"
+		"      --flows-in FILE      with --learn: learn from a flow CSV (nfstream's columns,\n"
+		"                           or -o's) instead of packets\n"
 		"  -t, --threads N          worker threads (default 1)\n"
 		"  -f, --filter EXPR        capture filter, tcpdump syntax\n"
 		"      --duration SECONDS   live: stop after SECONDS\n"
@@ -62,6 +66,7 @@ enum {
 	OPT_MAXFLOWS,
 	OPT_NOGUESS,
 	OPT_DURATION,
+	OPT_FLOWS_IN,
 };
 
 static const struct option long_opts[] = {
@@ -77,6 +82,7 @@ static const struct option long_opts[] = {
 	{"log", required_argument, NULL, OPT_LOG},
 	{"report", required_argument, NULL, OPT_REPORT},
 	{"flows-out", required_argument, NULL, 'o'},
+	{"flows-in", required_argument, NULL, OPT_FLOWS_IN},
 	{"print", required_argument, NULL, OPT_PRINT},
 	{"local", required_argument, NULL, OPT_LOCAL},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
@@ -109,6 +115,7 @@ int main(int argc, char **argv)
 	struct svc_config cfg;
 	const char *config_path = getenv("SVCSENSOR_CONFIG");
 	bool learn = false, show_report = false, quiet = false;
+	const char *flows_in = NULL;
 	const char **files = calloc((size_t)argc, sizeof(*files));
 	unsigned n_files = 0, duration = 0;
 	int status = 2;
@@ -170,6 +177,9 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			rc = config__set_str(&cfg.flows_out, optarg);
+			break;
+		case OPT_FLOWS_IN:
+			flows_in = optarg;
 			break;
 		case OPT_PRINT:
 			rc = config__parse_print(optarg, &cfg.print);
@@ -241,6 +251,15 @@ int main(int argc, char **argv)
 	}
 	if (config__validate(&cfg) != 0)
 		goto out;
+	if (flows_in) {
+		if (!learn)
+			svc_err("--flows-in: only with --learn (it learns a map from a flow CSV)");
+		else if (n_files || cfg.interface)
+			svc_err("--flows-in excludes -r and -i");
+		else
+			status = pipeline__learn_csv(&cfg, flows_in);
+		goto out;
+	}
 	if (!n_files && !cfg.interface) {
 		svc_err("no input: give -r FILE or -i IFACE (see --help)");
 		goto out;
