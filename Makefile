@@ -58,7 +58,7 @@ $(TESTBIN): $(TEST_OBJS) $(BUILD)/libsvcsensor.a
 # eBPF fanout program: compiled with clang -target bpf, embedded in the binary through a
 # bpftool skeleton (build/gen/fanout.skel.h), so nothing is looked up on disk at run time.
 BPF_CLANG ?= clang
-$(BUILD)/gen/fanout.bpf.o: src/capture/fanout.bpf.c include/svcsensor/flow.h
+$(BUILD)/gen/fanout.bpf.o: src/capture/fanout.bpf.c include/svcsensor/flow_hash.h
 	@mkdir -p $(dir $@)
 	$(BPF_CLANG) -O2 -g -target bpf -I/usr/include/$(shell gcc -dumpmachine) -Iinclude -c $< -o $@
 

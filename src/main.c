@@ -35,6 +35,10 @@ static void usage(FILE *out)
 		"  -t, --threads N          worker threads (default 1)\n"
 		"  -f, --filter EXPR        capture filter, tcpdump syntax\n"
 		"      --duration SECONDS   live: stop after SECONDS\n"
+		"      --fanout MODE        live: hash | cpu | qm | ebpf (config: fanout)\n"
+		"      --stats SECONDS      live: a statistics line every SECONDS (config: stats_interval)\n"
+		"      --user NAME          live: drop privileges to NAME once capture is set up\n"
+		"      --no-promisc         live: leave promiscuous mode off (config: promisc)\n"
 		"Mode:\n"
 		"  -L, --learn              learn the service map instead of detecting\n"
 		"  -a, --show-report        print the last saved report and exit\n"
@@ -67,6 +71,10 @@ enum {
 	OPT_NOGUESS,
 	OPT_DURATION,
 	OPT_FLOWS_IN,
+	OPT_FANOUT,
+	OPT_STATS,
+	OPT_USER,
+	OPT_NOPROMISC,
 };
 
 static const struct option long_opts[] = {
@@ -83,6 +91,10 @@ static const struct option long_opts[] = {
 	{"report", required_argument, NULL, OPT_REPORT},
 	{"flows-out", required_argument, NULL, 'o'},
 	{"flows-in", required_argument, NULL, OPT_FLOWS_IN},
+	{"fanout", required_argument, NULL, OPT_FANOUT},
+	{"stats", required_argument, NULL, OPT_STATS},
+	{"user", required_argument, NULL, OPT_USER},
+	{"no-promisc", no_argument, NULL, OPT_NOPROMISC},
 	{"print", required_argument, NULL, OPT_PRINT},
 	{"local", required_argument, NULL, OPT_LOCAL},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
@@ -180,6 +192,19 @@ int main(int argc, char **argv)
 			break;
 		case OPT_FLOWS_IN:
 			flows_in = optarg;
+			break;
+		case OPT_FANOUT:
+			rc = config__set_str(&cfg.fanout, optarg);
+			break;
+		case OPT_STATS:
+			if ((rc = parse_uint("--stats", optarg, 0, 86400, &v)) == 0)
+				cfg.stats_interval = (unsigned)v;
+			break;
+		case OPT_USER:
+			rc = config__set_str(&cfg.user, optarg);
+			break;
+		case OPT_NOPROMISC:
+			cfg.promisc = false;
 			break;
 		case OPT_PRINT:
 			rc = config__parse_print(optarg, &cfg.print);

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/afpacket.h"
+#include "svcsensor/privdrop.h"
 #include "svcsensor/detector.h"
 #include "svcsensor/flow_csv.h"
 #include "svcsensor/flowq.h"
@@ -132,12 +134,42 @@ int pipeline__run(const struct pipeline_opts *o)
 	atomic_init(&done_count, 0);
 	atomic_init(&stop, false);
 
-	if (!o->n_files) {
-		svc_err("no input: give -r FILE (live capture -i is not built in yet)");
+	bool live = !o->n_files && cfg->interface;
+	struct afpacket **rings = NULL;
+	struct afpacket_opts ao = {0};
+	if (!o->n_files && !live) {
+		svc_err("no input: give -r FILE or -i IFACE");
 		return 2;
 	}
-	if (pcapfile__check(o->files, o->n_files, cfg->bpf_filter) != 0)
+	if (!live && pcapfile__check(o->files, o->n_files, cfg->bpf_filter) != 0)
 		return 2;
+	if (live) {
+		rings = calloc(n, sizeof(*rings));
+		if (!rings)
+			return 2;
+		afpacket__offload_warning(cfg->interface);
+		ao = (struct afpacket_opts){
+			.ifname = cfg->interface,
+			.block_size = cfg->ring_block_size,
+			.block_count = cfg->ring_block_count,
+			.frame_size = cfg->ring_frame_size,
+			.block_timeout_ms = cfg->ring_block_timeout_ms,
+			.fanout = n > 1 ? cfg->fanout : NULL,
+			.group_id = afpacket__group_id(),
+			.promisc = cfg->promisc,
+			.bpf_filter = cfg->bpf_filter,
+		};
+		if (afpacket__open_group(&ao, n, rings) != 0) {
+			free(rings);
+			return 2;
+		}
+		if (cfg->user && privdrop__to_user(cfg->user) != 0) {
+			for (unsigned i = 0; i < n; i++)
+				afpacket__close(rings[i]);
+			free(rings);
+			return 2;
+		}
+	}
 	if (flowq__init(&queue) != 0) {
 		svc_err("finished-flow queue: %s", strerror(errno));
 		return 2;
@@ -169,7 +201,13 @@ int pipeline__run(const struct pipeline_opts *o)
 	for (; inited < n; inited++)
 		if (worker__init(&ws[inited], inited, cfg, &queue, &done_count) != 0)
 			goto cleanup;
-	for (; chans_ok < n; chans_ok++) {
+	for (; live && chans_ok < n; chans_ok++) {
+		ws[chans_ok].ring = rings[chans_ok];
+		ws[chans_ok].stop = &stop;
+	}
+	if (live)
+		chans_ok = 0;
+	for (; !live && chans_ok < n; chans_ok++) {
 		if (pktchan__init(&chans[chans_ok]) != 0) {
 			svc_err("packet channels: out of memory");
 			goto cleanup;
@@ -206,7 +244,12 @@ int pipeline__run(const struct pipeline_opts *o)
 	rd.n_workers = started;
 	rd.stop = &stop;
 	rd.progress = !o->quiet && isatty(STDERR_FILENO);
-	if (started == n && pthread_create(&reader, NULL, pcapfile__run, &rd) == 0) {
+	if (live) {
+		if (started != n) {
+			atomic_store(&stop, true);
+			atomic_fetch_add(&done_count, n - started);
+		}
+	} else if (started == n && pthread_create(&reader, NULL, pcapfile__run, &rd) == 0) {
 		reader_started = true;
 	} else {
 		/* Workers that started wait for a batch: give each a last one. */
@@ -220,7 +263,29 @@ int pipeline__run(const struct pipeline_opts *o)
 
 	/* The main thread: signals until the detector thread has judged the last flow. */
 	bool stopping = false;
+	time_t t_start = time(NULL), next_stats = t_start + (time_t)cfg->stats_interval;
+	struct afpacket_stats ring_total = {0}, ring_prev = {0};
 	while (!atomic_load(&cons.finished)) {
+		if (live && cfg->stats_interval && time(NULL) >= next_stats) {
+			/* The kernel's counters reset on read: only this thread reads them. */
+			for (unsigned i = 0; i < n; i++)
+				afpacket__stats(rings[i], &ring_total);
+			fprintf(stderr,
+				"%s: stats: packets %llu (+%llu), drops %llu (+%llu), flows ended %llu, "
+				"queue %llu\n",
+				SVC_PROG, (unsigned long long)ring_total.packets,
+				(unsigned long long)(ring_total.packets - ring_prev.packets),
+				(unsigned long long)ring_total.drops,
+				(unsigned long long)(ring_total.drops - ring_prev.drops),
+				(unsigned long long)atomic_load(&queue.pushed),
+				(unsigned long long)flowq__depth(&queue));
+			ring_prev = ring_total;
+			next_stats = time(NULL) + (time_t)cfg->stats_interval;
+		}
+		if (live && o->duration && !stopping && time(NULL) - t_start >= (time_t)o->duration) {
+			stopping = true;
+			atomic_store(&stop, true);
+		}
 		struct timespec to = {0, 200 * 1000 * 1000};
 		int sig = sigtimedwait(&sigs, NULL, &to);
 		if (sig == SIGINT || sig == SIGTERM) {
@@ -246,6 +311,17 @@ int pipeline__run(const struct pipeline_opts *o)
 	if (rd.error || started != n)
 		status = rd.error && rd.st.files_ok + rd.st.files_failed > 0 && !rd.st.packets ? 2 : 1;
 	print_summary(&rd, ws, started, &cons, detector__stats(cons.det), o->learn);
+	if (live) {
+		for (unsigned i = 0; i < n; i++)
+			afpacket__stats(rings[i], &ring_total);
+		fprintf(stderr, "%s: ring: packets %llu, drops %llu, freezes %llu (fanout %s)\n",
+			SVC_PROG, (unsigned long long)ring_total.packets,
+			(unsigned long long)ring_total.drops, (unsigned long long)ring_total.freezes,
+			ao.fanout ? ao.fanout : "none");
+		if (ring_total.drops)
+			svc_warn("the rings dropped %llu packets: see README, Live capture (ring "
+				 "size, threads)", (unsigned long long)ring_total.drops);
+	}
 	if (detector__stats(cons.det)->log_write_errors)
 		status = status ? status : 1;
 
@@ -265,6 +341,10 @@ cleanup:
 		worker__destroy(&ws[i]);
 	for (unsigned i = 0; i < chans_ok; i++)
 		pktchan__destroy(&chans[i]);
+	if (rings)
+		for (unsigned i = 0; i < n; i++)
+			afpacket__close(rings[i]);
+	free(rings);
 	free(ws);
 	free(chans);
 	flowq__destroy(&queue);

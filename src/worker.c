@@ -5,6 +5,10 @@
 #include <string.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/afpacket.h"
+
+#include <pcap/dlt.h>
+#include <time.h>
 
 static void emit(void *ctx, struct flow_record *rec)
 {
@@ -50,11 +54,50 @@ static void run_offline(struct worker *w)
 	}
 }
 
+/* Live: one frame from the ring. pv points into the ring block, which goes back to the
+ * kernel after the callback: the flow table must not keep pv.l3 (it does not). */
+static void on_frame(void *ctx, const uint8_t *frame, uint32_t caplen, uint32_t wirelen,
+		     uint64_t ts_us, int vlan_tci)
+{
+	struct worker *w = ctx;
+	struct pkt_view pv;
+	enum decode_result r =
+		decode__frame(DLT_EN10MB, frame, caplen, wirelen, ts_us, vlan_tci, &pv);
+
+	w->live_frames++;
+	w->decode[r]++;
+	if (SVC_LIKELY(r == DECODE_OK))
+		flow_table__packet(w->table, &pv);
+}
+
+static uint64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * SVC_US_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void run_live(struct worker *w)
+{
+	while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
+		int n = afpacket__poll(w->ring, 100, on_frame, w);
+		if (n < 0 && n != -ENETDOWN) {
+			w->error = n;
+			break;
+		}
+		/* Idle links still age flows out: the ring's clock is the wall clock. */
+		flow_table__expire(w->table, wall_us());
+		flowq__flush(w->queue, &w->out);
+	}
+}
+
 void *worker__run(void *arg)
 {
 	struct worker *w = arg;
 	if (w->chan)
 		run_offline(w);
+	else if (w->ring)
+		run_live(w);
 	flow_table__flush(w->table, FLOW_END_SHUTDOWN);
 	flowq__flush(w->queue, &w->out);
 	atomic_fetch_add(w->done_count, 1);

@@ -11,55 +11,7 @@
 
 #include <urcu/wfcqueue.h>
 
-/* Addresses are 16 bytes; IPv4 uses the first 4, the other 12 are zero. Ports are in host
- * byte order and zero for protocols without ports (ICMP, ICMPv6, IGMP, ...). */
-struct flow_key {
-	uint8_t src[16];
-	uint8_t dst[16];
-	uint16_t sport;
-	uint16_t dport;
-	uint16_t vlan;  /* outer VLAN id, 0 when untagged */
-	uint8_t proto;  /* IPPROTO_* */
-	uint8_t ipver;  /* 4 or 6 */
-};
-
-/* 64-bit mix (from the splitmix64 finaliser constants). */
-static inline uint64_t flow__mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
-static inline uint64_t flow__addr_fold(const uint8_t a[16])
-{
-	uint64_t lo, hi;
-	memcpy(&lo, a, 8);
-	memcpy(&hi, a + 8, 8);
-	return flow__mix64(lo ^ flow__mix64(hi));
-}
-
-/* Symmetric hash of the address pair (+ VLAN): the same for both directions, and the same for
- * every flow between two hosts. It picks the worker, live (eBPF) and offline, so that nDPI's
- * per-module host caches see all flows of a host pair. Commutative combine: a + b and a ^ b. */
-static inline uint32_t flow_key__pair_hash(const struct flow_key *k)
-{
-	uint64_t a = flow__addr_fold(k->src), b = flow__addr_fold(k->dst);
-	uint64_t h = flow__mix64((a + b) ^ flow__mix64(a ^ b) ^ ((uint64_t)k->vlan << 48));
-	return (uint32_t)(h ^ (h >> 32));
-}
-
-/* Symmetric hash of the full key: both directions give the same value. For flow tables. */
-static inline uint64_t flow_key__hash(const struct flow_key *k)
-{
-	uint64_t a = flow__addr_fold(k->src) ^ ((uint64_t)k->sport << 32);
-	uint64_t b = flow__addr_fold(k->dst) ^ ((uint64_t)k->dport << 32);
-	uint64_t rest = ((uint64_t)k->vlan << 16) | ((uint64_t)k->proto << 8) | k->ipver;
-	return flow__mix64((a + b) ^ flow__mix64(a ^ b) ^ flow__mix64(rest));
-}
+#include "svcsensor/flow_hash.h" /* struct flow_key, flow_key__pair_hash, flow_key__hash */
 
 /* Why a flow ended. Names (flow_end__name) are the CSV / log spelling. */
 enum flow_end {
