@@ -978,3 +978,64 @@ Test(service_map, reads_are_safe_while_learning, .timeout = 120)
 	cr_assert_eq(e, N_LEARN);
 	svcmap__free(m);
 }
+
+/* hostkey__of formats addresses itself (inet_ntop is too slow per flow): it must agree with
+ * inet_ntop everywhere, zero runs and embedded IPv4 included. */
+Test(service_map, hostkey_text_equals_inet_ntop)
+{
+	struct svc_config c;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	cr_assert_eq(config__defaults(&c), 0);
+	c.remote_mode = REMOTE_ADDRESS;
+	c.n_local_networks = 0;
+	for (int n = 0; n < 200000; n++) {
+		uint8_t a[16] = {0};
+		char want[INET6_ADDRSTRLEN], got[HOSTKEY_LEN];
+		uint8_t ipver = n % 3 ? 6 : 4;
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		uint64_t r = x >> 11;
+		for (int i = 0; i < 16; i++) {
+			uint64_t z = x * (uint64_t)(2 * i + 1);
+			a[i] = (uint8_t)(z >> 56);
+		}
+		if (ipver == 6) {
+			/* Zero some words (runs of every length), sometimes the v4-mapped and
+			 * v4-compatible prefixes, sometimes small values. */
+			for (int w = 0; w < 8; w++)
+				if ((r >> w) & 1)
+					a[2 * w] = a[2 * w + 1] = 0;
+				else if ((r >> (8 + w)) & 1)
+					a[2 * w] = 0;
+			if ((r >> 16) % 8 == 0) {
+				memset(a, 0, 10);
+				a[10] = a[11] = (r >> 19) & 1 ? 0xff : 0;
+			}
+		} else {
+			memset(a + 4, 0, 12);
+			if ((r >> 16) & 1)
+				a[(r >> 17) % 4] = (uint8_t)((r >> 20) % 10);
+		}
+		inet_ntop(ipver == 6 ? AF_INET6 : AF_INET, a, want, sizeof(want));
+		hostkey__of(&c, a, ipver, got);
+		cr_assert_str_eq(got, want);
+	}
+	/* Fixed corner cases. */
+	static const char *const fixed[] = {
+		"::", "::1", "1::", "::ffff:1.2.3.4", "::1.2.3.4", "::ffff:0:1.2.3.4", "1:0:0:2::3",
+		"1::2:0:0:3", "0:1::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::ffff:0.0.0.0",
+		"1:0:1:0:1:0:1:0", "2001:db8::ff00:42:8329", "fe80::1:0:0:0",
+	};
+	for (size_t i = 0; i < SVC_ARRAY_LEN(fixed); i++) {
+		uint8_t a[16];
+		char want[INET6_ADDRSTRLEN], got[HOSTKEY_LEN];
+		cr_assert_eq(inet_pton(AF_INET6, fixed[i], a), 1, "%s", fixed[i]);
+		inet_ntop(AF_INET6, a, want, sizeof(want));
+		hostkey__of(&c, a, 6, got);
+		cr_assert_str_eq(got, want);
+	}
+	uint8_t v4[16] = {255, 255, 255, 255};
+	char got4[HOSTKEY_LEN];
+	hostkey__of(&c, v4, 4, got4);
+	cr_assert_str_eq(got4, "255.255.255.255");
+	config__free(&c);
+}

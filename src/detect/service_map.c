@@ -1,24 +1,27 @@
 /* service_map.c - the learned service map: map[source][destination] = {application: counters}.
  *
- * In memory (why this shape):
- *   - m->sources: rculfhash of struct svc_src, keyed by the source key's hash.
- *   - m->pairs:   rculfhash of struct svc_pair, keyed by hash(source, destination); a pair points
- *                 at its source node, so matching it costs one pointer compare + one strcmp.
- *   - each pair holds its applications as a short singly linked list (a pair rarely has more
- *     than a handful), newest first, published with release stores.
- * A verdict is then two hash lookups and a short list walk, and each key string is hashed
- * once (svcmap__lookup). Two flat tables instead of a table per source: one rculfhash per
- * source would cost a bucket array and a resize worker reference each, for nothing.
+ * In memory (why this shape): the detector asks, per flow, "is app in map[src][dst]?", and the
+ * answer is yes for almost every flow. So that answer costs one hash-table probe:
+ *   - m->pairs:   rculfhash of struct svc_pair keyed by hash(src, dst). The pair node holds both
+ *                 key strings inline (matching it touches no other node) and its application
+ *                 set: an array of (hash, entry) slots, scanned comparing 64-bit hashes first.
+ *   - m->sources: rculfhash of struct svc_src keyed by hash(src), only asked when the pair is
+ *                 missing (UNKNOWN_SOURCE_IP vs UNKNOWN_DESTINATION_IP) and for has_source.
+ * Each key string is hashed once per lookup (svcmap__lookup). Two flat tables rather than a
+ * table per source: a nested rculfhash per source would cost a bucket array each for nothing.
  *
- * Concurrency: nodes are only ever added (never removed or modified, except counters) while the
- * map lives, so readers are lock-free and safe even while a writer adds entries: lfht adds are
- * RCU-safe, application lists and the all-sources / all-pairs lists are prepended with release
- * stores of fully built nodes, and counters are relaxed atomics (each counter is whole; the four
- * of an entry are not a snapshot). In practice the only cross-thread case is svcmap__publish
- * (SIGHUP reload): the detector is the sole reader and, in learn mode, the sole writer.
- * A map is destroyed whole (svcmap__free) once no reader can hold it: svcmap__publish waits a
- * grace period (synchronize_rcu) first. call_rcu is not used because cds_lfht_destroy must not
- * run in a call_rcu thread.
+ * Concurrency: nothing is removed or changed while the map lives, except counters and appends,
+ * so readers are lock-free and safe even while a writer adds entries: lfht adds are RCU-safe;
+ * an application set is appended in place (slot written, then its count published with a
+ * release store) and, when full, copied into a set twice the size that is published with a
+ * release store, the old set being kept until the map is freed (a reader may still scan it;
+ * the retired sets add at most the size of the live ones); the all-sources / all-pairs lists
+ * are prepended with release stores; counters are relaxed atomics (each counter is whole, the
+ * four of an entry are not one snapshot). In practice the only cross-thread case is
+ * svcmap__publish (SIGHUP reload): the detector is the sole reader and, in learn mode, the sole
+ * writer. A map is destroyed whole (svcmap__free) once no reader can hold it: svcmap__publish
+ * waits a grace period (synchronize_rcu) first. call_rcu is not used because cds_lfht_destroy
+ * must not run in a call_rcu thread.
  *
  * ThreadSanitizer cannot see liburcu's own synchronisation (uninstrumented library, inline
  * asm), so TSan builds add the happens-before edges it implies with __tsan_acquire/release:
@@ -88,9 +91,21 @@ const char *__tsan_default_suppressions(void)
 #define PUBLISH_PTR(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
 struct svc_app {
-	struct svc_app *next; /* immutable once published */
 	uint64_t flows, bytes, first_ms, last_ms; /* relaxed atomics */
 	char name[];
+};
+
+/* The applications of a pair. Slots [0, n) are complete; n is published with a release store.
+ * Grown by copying into a set twice the size; the old one goes on m->retired. */
+struct app_slot {
+	uint64_t hash;
+	struct svc_app *app;
+};
+struct app_set {
+	struct app_set *retired_next;
+	uint32_t cap;
+	uint32_t n;
+	struct app_slot slot[];
 };
 
 struct svc_src {
@@ -103,8 +118,9 @@ struct svc_pair {
 	struct cds_lfht_node node; /* in m->pairs */
 	const struct svc_src *src;
 	struct svc_pair *all_next; /* m->all_pairs, immutable once published */
-	struct svc_app *apps;      /* newest first; head published with a release store */
-	char dst[];
+	struct app_set *apps;      /* NULL = none yet; published with a release store */
+	const char *dst;           /* = keys + strlen(src) + 1 */
+	char keys[];               /* "src\0dst\0" */
 };
 
 struct svcmap {
@@ -113,6 +129,7 @@ struct svcmap {
 	uint64_t seed;
 	struct svc_src *all_sources; /* every node, for iteration and free (no lfht walk) */
 	struct svc_pair *all_pairs;
+	struct app_set *retired;     /* outgrown application sets, freed with the map */
 	size_t n_sources, n_pairs, n_entries; /* relaxed atomics */
 };
 
@@ -157,7 +174,7 @@ static uint64_t pair_hash(uint64_t hsrc, uint64_t hdst)
 /* ---- lookups ------------------------------------------------------------------------------- */
 
 struct pair_key {
-	const struct svc_src *src;
+	const char *src;
 	const char *dst;
 };
 
@@ -173,7 +190,7 @@ static int pair_match(struct cds_lfht_node *node, const void *key)
 	const struct svc_pair *p = caa_container_of(node, struct svc_pair, node);
 	const struct pair_key *k = key;
 	tsan_acquire(p);
-	return p->src == k->src && strcmp(p->dst, k->dst) == 0;
+	return strcmp(p->keys, k->src) == 0 && strcmp(p->dst, k->dst) == 0;
 }
 
 static struct svc_src *find_src(const struct svcmap *m, const char *key, uint64_t h)
@@ -184,50 +201,51 @@ static struct svc_src *find_src(const struct svcmap *m, const char *key, uint64_
 	return n ? caa_container_of(n, struct svc_src, node) : NULL;
 }
 
-static struct svc_pair *find_pair(const struct svcmap *m, const struct svc_src *s, uint64_t h,
+static struct svc_pair *find_pair(const struct svcmap *m, uint64_t h, const char *src,
 				  const char *dst)
 {
 	struct cds_lfht_iter it;
-	struct pair_key k = {.src = s, .dst = dst};
+	struct pair_key k = {.src = src, .dst = dst};
 	cds_lfht_lookup(m->pairs, h, pair_match, &k, &it);
 	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
 	return n ? caa_container_of(n, struct svc_pair, node) : NULL;
 }
 
-static struct svc_app *find_app(const struct svc_pair *p, const char *app)
+static struct svc_app *find_app(const struct svc_pair *p, uint64_t h, const char *app)
 {
-	for (struct svc_app *a = LOAD_PTR(p->apps); a; a = a->next)
-		if (strcmp(a->name, app) == 0)
-			return a;
+	const struct app_set *set = LOAD_PTR(p->apps);
+	if (!set)
+		return NULL;
+	uint32_t n = __atomic_load_n(&set->n, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n; i++)
+		if (set->slot[i].hash == h && strcmp(set->slot[i].app->name, app) == 0)
+			return set->slot[i].app;
 	return NULL;
 }
 
-/* The common walk: how far (src, dst, app) gets. dst / app NULL stop early. */
+/* The common walk: how far (src, dst, app) gets. dst / app NULL stop early. The pair is asked
+ * first: when it exists the source does too, and that is the common case. */
 static enum svcmap_match locate(const struct svcmap *m, const char *src, const char *dst,
 				const char *app, struct svc_app **found)
 {
 	enum svcmap_match r = SVCMAP_NO_SOURCE;
-	struct svc_src *s;
-	struct svc_pair *p;
+	const struct svc_pair *p;
 	struct svc_app *a;
 	uint64_t hs;
 
 	if (!m || !src)
 		goto out;
 	hs = str_hash(m->seed, src);
-	s = find_src(m, src, hs);
-	if (!s)
+	p = dst ? find_pair(m, pair_hash(hs, str_hash(m->seed, dst)), src, dst) : NULL;
+	if (!p) {
+		if (find_src(m, src, hs))
+			r = SVCMAP_NO_DESTINATION;
 		goto out;
-	r = SVCMAP_NO_DESTINATION;
-	if (!dst)
-		goto out;
-	p = find_pair(m, s, pair_hash(hs, str_hash(m->seed, dst)), dst);
-	if (!p)
-		goto out;
+	}
 	r = SVCMAP_NO_APP;
 	if (!app)
 		goto out;
-	a = find_app(p, app);
+	a = find_app(p, str_hash(m->seed, app), app);
 	if (!a)
 		goto out;
 	r = SVCMAP_MATCH;
@@ -333,7 +351,7 @@ void svcmap__free(struct svcmap *m)
 {
 	struct svc_src *s, *snext;
 	struct svc_pair *p, *pnext;
-	struct svc_app *a, *anext;
+	struct app_set *set, *setnext;
 
 	if (!m)
 		return;
@@ -350,11 +368,16 @@ void svcmap__free(struct svcmap *m)
 
 	for (p = m->all_pairs; p; p = pnext) {
 		pnext = p->all_next;
-		for (a = p->apps; a; a = anext) {
-			anext = a->next;
-			free(a);
+		if (p->apps) {
+			for (uint32_t i = 0; i < p->apps->n; i++)
+				free(p->apps->slot[i].app);
+			free(p->apps);
 		}
 		free(p);
+	}
+	for (set = m->retired; set; set = setnext) {
+		setnext = set->retired_next;
+		free(set);
 	}
 	for (s = m->all_sources; s; s = snext) {
 		snext = s->all_next;
@@ -431,18 +454,20 @@ static int get_src(struct svcmap *m, const char *key, uint64_t h, struct svc_src
 	return 0;
 }
 
-static int get_pair(struct svcmap *m, struct svc_src *s, uint64_t h, const char *dst,
+static int get_pair(struct svcmap *m, const struct svc_src *s, uint64_t h, const char *dst,
 		    struct svc_pair **out)
 {
-	struct svc_pair *p = find_pair(m, s, h, dst);
+	struct svc_pair *p = find_pair(m, h, s->key, dst);
 	if (!p) {
-		size_t len = strlen(dst);
+		size_t slen = strlen(s->key), dlen = strlen(dst);
 		if (!name_ok(dst))
 			return -EINVAL;
-		p = malloc(sizeof(*p) + len + 1);
+		p = malloc(sizeof(*p) + slen + 1 + dlen + 1);
 		if (!p)
 			return -ENOMEM;
-		memcpy(p->dst, dst, len + 1);
+		memcpy(p->keys, s->key, slen + 1);
+		memcpy(p->keys + slen + 1, dst, dlen + 1);
+		p->dst = p->keys + slen + 1;
 		p->src = s;
 		p->apps = NULL;
 		cds_lfht_node_init(&p->node);
@@ -456,9 +481,38 @@ static int get_pair(struct svcmap *m, struct svc_src *s, uint64_t h, const char 
 	return 0;
 }
 
+/* Append (h, a) to the pair's set: in place while there is room, else into a copy twice the
+ * size (the old set is retired, not freed: a reader may be scanning it). */
+static int app_set_append(struct svcmap *m, struct svc_pair *p, uint64_t h, struct svc_app *a)
+{
+	struct app_set *set = p->apps;
+	if (!set || set->n == set->cap) {
+		uint32_t cap = set ? set->cap * 2 : 4;
+		struct app_set *bigger = malloc(sizeof(*bigger) + cap * sizeof(bigger->slot[0]));
+		if (!bigger)
+			return -ENOMEM;
+		bigger->cap = cap;
+		bigger->n = set ? set->n : 0;
+		bigger->retired_next = NULL;
+		if (set)
+			memcpy(bigger->slot, set->slot, set->n * sizeof(set->slot[0]));
+		PUBLISH_PTR(p->apps, bigger);
+		if (set) {
+			set->retired_next = m->retired;
+			m->retired = set;
+		}
+		set = bigger;
+	}
+	set->slot[set->n].hash = h;
+	set->slot[set->n].app = a;
+	__atomic_store_n(&set->n, set->n + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
 static int get_app(struct svcmap *m, struct svc_pair *p, const char *app, struct svc_app **out)
 {
-	struct svc_app *a = find_app(p, app);
+	uint64_t h = str_hash(m->seed, app);
+	struct svc_app *a = find_app(p, h, app);
 	if (!a) {
 		size_t len = strlen(app);
 		if (!name_ok(app))
@@ -467,15 +521,17 @@ static int get_app(struct svcmap *m, struct svc_pair *p, const char *app, struct
 		if (!a)
 			return -ENOMEM;
 		memcpy(a->name, app, len + 1);
-		a->next = p->apps;
-		PUBLISH_PTR(p->apps, a);
+		if (app_set_append(m, p, h, a) != 0) {
+			free(a);
+			return -ENOMEM;
+		}
 		STORE(m->n_entries, m->n_entries + 1);
 	}
 	*out = a;
 	return 0;
 }
 
-/* Find or add (src, dst[, app]); app NULL stops at the pair. */
+/* Find or add (src[, dst[, app]]); NULL dst / app stop early. */
 static int get_entry(struct svcmap *m, const char *src, const char *dst, const char *app,
 		     struct svc_app **out)
 {
@@ -541,7 +597,10 @@ int svcmap__merge(struct svcmap *into, const struct svcmap *from)
 		err = get_entry(into, s->key, NULL, NULL, NULL);
 	for (const struct svc_pair *p = LOAD_PTR(from->all_pairs); p && !err; p = p->all_next) {
 		err = get_entry(into, p->src->key, p->dst, NULL, NULL);
-		for (const struct svc_app *a = LOAD_PTR(p->apps); a && !err; a = a->next) {
+		const struct app_set *set = LOAD_PTR(p->apps);
+		uint32_t n = set ? __atomic_load_n(&set->n, __ATOMIC_ACQUIRE) : 0;
+		for (uint32_t i = 0; i < n && !err; i++) {
+			const struct svc_app *a = set->slot[i].app;
 			struct svc_app *to;
 			struct svcmap_counters c;
 			err = get_entry(into, p->src->key, p->dst, a->name, &to);
@@ -629,19 +688,17 @@ nomem:
 /* The applications of a pair in name order; *out malloc'd (caller frees). */
 static int sorted_apps(const struct svc_pair *p, const struct svc_app ***out, size_t *n_out)
 {
-	size_t n = 0, i = 0;
-	const struct svc_app **v;
+	const struct app_set *set = LOAD_PTR(p->apps);
+	uint32_t n = set ? __atomic_load_n(&set->n, __ATOMIC_ACQUIRE) : 0;
+	const struct svc_app **v = malloc((n ? n : 1) * sizeof(*v));
 
-	for (const struct svc_app *a = LOAD_PTR(p->apps); a; a = a->next)
-		n++;
-	v = malloc((n ? n : 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	for (const struct svc_app *a = LOAD_PTR(p->apps); a && i < n; a = a->next)
-		v[i++] = a;
-	qsort(v, i, sizeof(*v), cmp_app);
+	for (uint32_t i = 0; i < n; i++)
+		v[i] = set->slot[i].app;
+	qsort(v, n, sizeof(*v), cmp_app);
 	*out = v;
-	*n_out = i;
+	*n_out = n;
 	return 0;
 }
 
@@ -1155,10 +1212,79 @@ static bool prefix_match(const uint8_t *net, const uint8_t *a, unsigned plen)
 	return true;
 }
 
+/* Address text, the same as inet_ntop gives (RFC 5952 with glibc's choices: the first longest
+ * run of two or more zero words is "::", IPv4-mapped and -compatible addresses end in dotted
+ * quad). Written by hand because glibc's inet_ntop (sprintf) costs ~120 ns, twice per flow. */
+static char *put_dec8(char *o, unsigned v)
+{
+	if (v >= 100) {
+		*o++ = (char)('0' + v / 100);
+		v %= 100;
+		*o++ = (char)('0' + v / 10);
+	} else if (v >= 10) {
+		*o++ = (char)('0' + v / 10);
+	}
+	*o++ = (char)('0' + v % 10);
+	return o;
+}
+
+static char *put_ipv4(char *o, const uint8_t *a)
+{
+	for (int i = 0; i < 4; i++) {
+		if (i)
+			*o++ = '.';
+		o = put_dec8(o, a[i]);
+	}
+	return o;
+}
+
+static char *put_ipv6(char *o, const uint8_t *a)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned w[8];
+	int best = -1, best_len = 0, cur = -1, cur_len = 0;
+
+	for (int i = 0; i < 8; i++) {
+		w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+		if (w[i]) {
+			cur = -1;
+			continue;
+		}
+		if (cur < 0) {
+			cur = i;
+			cur_len = 0;
+		}
+		if (++cur_len > best_len) {
+			best = cur;
+			best_len = cur_len;
+		}
+	}
+	if (best_len < 2)
+		best = -1;
+	for (int i = 0; i < 8; i++) {
+		if (best >= 0 && i >= best && i < best + best_len) {
+			if (i == best)
+				*o++ = ':';
+			continue;
+		}
+		if (i)
+			*o++ = ':';
+		if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff)))
+			return put_ipv4(o, a + 12);
+		for (int shift = w[i] >= 0x1000 ? 12 : w[i] >= 0x100 ? 8 : w[i] >= 0x10 ? 4 : 0;
+		     shift >= 0; shift -= 4)
+			*o++ = hex[(w[i] >> shift) & 0xf];
+	}
+	if (best >= 0 && best + best_len == 8)
+		*o++ = ':';
+	return o;
+}
+
+/* At most 45 characters + NUL: fits HOSTKEY_LEN. */
 static void addr_text(const uint8_t *addr, uint8_t ipver, char out[HOSTKEY_LEN])
 {
-	if (!inet_ntop(ipver == 6 ? AF_INET6 : AF_INET, addr, out, HOSTKEY_LEN))
-		snprintf(out, HOSTKEY_LEN, "?");
+	char *end = ipver == 6 ? put_ipv6(out, addr) : put_ipv4(out, addr);
+	*end = '\0';
 }
 
 void hostkey__of(const struct svc_config *c, const uint8_t addr[16], uint8_t ipver,
