@@ -25,19 +25,19 @@
 #define U32_MAX_LL ((long long)UINT32_MAX)
 
 enum opt_kind {
-	OPT_UINT,        /* unsigned */
-	OPT_U8,          /* uint8_t */
-	OPT_U32,         /* uint32_t */
-	OPT_U64,         /* uint64_t */
-	OPT_BOOL,        /* bool */
-	OPT_STR,         /* char *, non-empty */
-	OPT_STR_NULL,    /* char *, null or "" = off (stored as NULL) */
-	OPT_FANOUT,      /* char *, one of fanout_names */
-	OPT_PRINT,       /* enum print_mode */
+	OPT_UINT,	 /* unsigned */
+	OPT_U8,		 /* uint8_t */
+	OPT_U32,	 /* uint32_t */
+	OPT_U64,	 /* uint64_t */
+	OPT_BOOL,	 /* bool */
+	OPT_STR,	 /* char *, non-empty */
+	OPT_STR_NULL,	 /* char *, null or "" = off (stored as NULL) */
+	OPT_FANOUT,	 /* char *, one of fanout_names */
+	OPT_PRINT,	 /* enum print_mode */
 	OPT_REMOTE_MODE, /* enum remote_mode */
-	OPT_CIDRS,       /* local_networks + n_local_networks */
-	OPT_NAMES,       /* minor_masters + n_minor_masters */
-	OPT_ALLOW,       /* allow + n_allow */
+	OPT_CIDRS,	 /* local_networks + n_local_networks */
+	OPT_NAMES,	 /* minor_masters + n_minor_masters */
+	OPT_ALLOW,	 /* allow + n_allow */
 };
 
 struct opt {
@@ -50,48 +50,46 @@ struct opt {
 #define OFF(f) offsetof(struct svc_config, f)
 
 static const struct opt opts[] = {
-	{"local_networks", OPT_CIDRS, OFF(local_networks), 0, 0},
-	{"remote_mode", OPT_REMOTE_MODE, OFF(remote_mode), 0, 0},
-	{"remote_prefix4", OPT_U8, OFF(remote_prefix4), 1, 32},
-	{"remote_prefix6", OPT_U8, OFF(remote_prefix6), 1, 128},
-	{"map_file", OPT_STR, OFF(map_file), 0, 0},
-	{"log_file", OPT_STR_NULL, OFF(log_file), 0, 0},
-	{"log_max_bytes", OPT_U64, OFF(log_max_bytes), 1, LLONG_MAX},
-	{"log_keep", OPT_UINT, OFF(log_keep), 1, 1000},
-	{"report_file", OPT_STR_NULL, OFF(report_file), 0, 0},
-	{"report_interval", OPT_UINT, OFF(report_interval), 0, U32_MAX_LL},
-	{"flows_out", OPT_STR_NULL, OFF(flows_out), 0, 0},
-	{"idle_timeout", OPT_UINT, OFF(idle_timeout), 1, U32_MAX_LL},
-	{"active_timeout", OPT_UINT, OFF(active_timeout), 1, U32_MAX_LL},
-	{"tcp_linger", OPT_UINT, OFF(tcp_linger), 0, U32_MAX_LL},
-	{"max_flows", OPT_U32, OFF(max_flows), 16, 1LL << 28},
-	{"threads", OPT_UINT, OFF(threads), 1, 64},
-	{"tcp_max_pkts", OPT_UINT, OFF(tcp_max_pkts), 1, 10000},
-	{"udp_max_pkts", OPT_UINT, OFF(udp_max_pkts), 1, 10000},
-	{"guess", OPT_BOOL, OFF(guess), 0, 0},
-	{"print", OPT_PRINT, OFF(print), 0, 0},
-	{"minor_masters", OPT_NAMES, OFF(minor_masters), 0, 0},
-	{"allow", OPT_ALLOW, OFF(allow), 0, 0},
-	{"learn_save_interval", OPT_UINT, OFF(learn_save_interval), 0, U32_MAX_LL},
-	{"interface", OPT_STR_NULL, OFF(interface), 0, 0},
-	{"fanout", OPT_FANOUT, OFF(fanout), 0, 0},
-	{"bpf_filter", OPT_STR_NULL, OFF(bpf_filter), 0, 0},
-	{"ring_block_size", OPT_UINT, OFF(ring_block_size), 4096, 1LL << 30},
-	{"ring_block_count", OPT_UINT, OFF(ring_block_count), 1, 1LL << 20},
-	{"ring_frame_size", OPT_UINT, OFF(ring_frame_size), 128, 1LL << 30},
-	{"ring_block_timeout_ms", OPT_UINT, OFF(ring_block_timeout_ms), 0, 60000},
-	{"promisc", OPT_BOOL, OFF(promisc), 0, 0},
-	{"user", OPT_STR_NULL, OFF(user), 0, 0},
-	{"stats_interval", OPT_UINT, OFF(stats_interval), 0, U32_MAX_LL},
+    {"local_networks", OPT_CIDRS, OFF(local_networks), 0, 0},
+    {"remote_mode", OPT_REMOTE_MODE, OFF(remote_mode), 0, 0},
+    {"remote_prefix4", OPT_U8, OFF(remote_prefix4), 1, 32},
+    {"remote_prefix6", OPT_U8, OFF(remote_prefix6), 1, 128},
+    {"map_file", OPT_STR, OFF(map_file), 0, 0},
+    {"log_file", OPT_STR_NULL, OFF(log_file), 0, 0},
+    {"log_max_bytes", OPT_U64, OFF(log_max_bytes), 1, LLONG_MAX},
+    {"log_keep", OPT_UINT, OFF(log_keep), 1, 1000},
+    {"report_file", OPT_STR_NULL, OFF(report_file), 0, 0},
+    {"report_interval", OPT_UINT, OFF(report_interval), 0, U32_MAX_LL},
+    {"flows_out", OPT_STR_NULL, OFF(flows_out), 0, 0},
+    {"idle_timeout", OPT_UINT, OFF(idle_timeout), 1, U32_MAX_LL},
+    {"active_timeout", OPT_UINT, OFF(active_timeout), 1, U32_MAX_LL},
+    {"tcp_linger", OPT_UINT, OFF(tcp_linger), 0, U32_MAX_LL},
+    {"max_flows", OPT_U32, OFF(max_flows), 16, 1LL << 28},
+    {"threads", OPT_UINT, OFF(threads), 1, 64},
+    {"tcp_max_pkts", OPT_UINT, OFF(tcp_max_pkts), 1, 10000},
+    {"udp_max_pkts", OPT_UINT, OFF(udp_max_pkts), 1, 10000},
+    {"guess", OPT_BOOL, OFF(guess), 0, 0},
+    {"print", OPT_PRINT, OFF(print), 0, 0},
+    {"minor_masters", OPT_NAMES, OFF(minor_masters), 0, 0},
+    {"allow", OPT_ALLOW, OFF(allow), 0, 0},
+    {"learn_save_interval", OPT_UINT, OFF(learn_save_interval), 0, U32_MAX_LL},
+    {"interface", OPT_STR_NULL, OFF(interface), 0, 0},
+    {"fanout", OPT_FANOUT, OFF(fanout), 0, 0},
+    {"bpf_filter", OPT_STR_NULL, OFF(bpf_filter), 0, 0},
+    {"ring_block_size", OPT_UINT, OFF(ring_block_size), 4096, 1LL << 30},
+    {"ring_block_count", OPT_UINT, OFF(ring_block_count), 1, 1LL << 20},
+    {"ring_frame_size", OPT_UINT, OFF(ring_frame_size), 128, 1LL << 30},
+    {"ring_block_timeout_ms", OPT_UINT, OFF(ring_block_timeout_ms), 0, 60000},
+    {"promisc", OPT_BOOL, OFF(promisc), 0, 0},
+    {"user", OPT_STR_NULL, OFF(user), 0, 0},
+    {"stats_interval", OPT_UINT, OFF(stats_interval), 0, U32_MAX_LL},
 };
 
 static const char *const fanout_names[] = {"hash", "cpu", "qm", "ebpf"};
-static const char *const print_names[] = {[PRINT_ALL] = "all",
-					  [PRINT_ANOMALIES] = "anomalies",
-					  [PRINT_NONE] = "none"};
-static const char *const remote_names[] = {[REMOTE_COLLAPSE] = "remote",
-					   [REMOTE_ADDRESS] = "address",
-					   [REMOTE_PREFIX] = "prefix"};
+static const char *const print_names[] = {
+    [PRINT_ALL] = "all", [PRINT_ANOMALIES] = "anomalies", [PRINT_NONE] = "none"};
+static const char *const remote_names[] = {
+    [REMOTE_COLLAPSE] = "remote", [REMOTE_ADDRESS] = "address", [REMOTE_PREFIX] = "prefix"};
 
 static const char *const default_networks[] = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
 					       "fc00::/7", "fe80::/10"};
@@ -445,7 +443,7 @@ struct load_ctx {
 
 /* One line: "svcsensor: FILE:LINE:COL: key "KEY": REASON". */
 static int key_error(const struct load_ctx *lc, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int key_error(const struct load_ctx *lc, const char *key, const char *fmt, ...)
 {
 	char reason[512];
@@ -540,8 +538,9 @@ static int load_names(struct svc_config *c, const json_t *v, const struct load_c
 		const char *s = plain_string(e);
 		if (!s || !*s) {
 			free_names(names, i);
-			return key_error(lc, key, "element %zu: expected a non-empty string, got %s",
-					 i, s ? "\"\"" : json_kind(e));
+			return key_error(lc, key,
+					 "element %zu: expected a non-empty string, got %s", i,
+					 s ? "\"\"" : json_kind(e));
 		}
 		names[i] = strdup(s);
 		if (!names[i]) {
@@ -564,7 +563,8 @@ static int load_allow(struct svc_config *c, const json_t *v, const struct load_c
 	int err = 0;
 
 	if (!json_is_array(v))
-		return key_error(lc, key, "expected an array of {\"src\",\"dst\",\"app\"} objects, got %s",
+		return key_error(lc, key,
+				 "expected an array of {\"src\",\"dst\",\"app\"} objects, got %s",
 				 json_kind(v));
 	n = json_array_size(v);
 	rules = calloc(n ? n : 1, sizeof(*rules));
@@ -581,7 +581,7 @@ static int load_allow(struct svc_config *c, const json_t *v, const struct load_c
 		}
 		json_object_foreach((json_t *)e, mk, mv)
 		{
-			char **field = strcmp(mk, "src") == 0   ? &rules[i].src
+			char **field = strcmp(mk, "src") == 0	? &rules[i].src
 				       : strcmp(mk, "dst") == 0 ? &rules[i].dst
 				       : strcmp(mk, "app") == 0 ? &rules[i].app
 								: NULL;
@@ -662,19 +662,21 @@ static int load_member(struct svc_config *c, const char *key, const json_t *v,
 		return config__set_str(strp, *s ? s : NULL);
 	case OPT_FANOUT:
 		if (!s || name_index(fanout_names, SVC_ARRAY_LEN(fanout_names), s) < 0)
-			return key_error(lc, key, "expected \"hash\", \"cpu\", \"qm\" or \"ebpf\", got %s%s%s",
-					 s ? "\"" : "", s ? s : json_kind(v), s ? "\"" : "");
+			return key_error(
+			    lc, key, "expected \"hash\", \"cpu\", \"qm\" or \"ebpf\", got %s%s%s",
+			    s ? "\"" : "", s ? s : json_kind(v), s ? "\"" : "");
 		return config__set_str(strp, s);
 	case OPT_PRINT:
 		if (!s || config__parse_print(s, &c->print) != 0)
-			return key_error(lc, key, "expected \"all\", \"anomalies\" or \"none\", got %s%s%s",
+			return key_error(lc, key,
+					 "expected \"all\", \"anomalies\" or \"none\", got %s%s%s",
 					 s ? "\"" : "", s ? s : json_kind(v), s ? "\"" : "");
 		return 0;
 	case OPT_REMOTE_MODE:
 		if (!s || config__parse_remote_mode(s, &c->remote_mode) != 0)
-			return key_error(lc, key,
-					 "expected \"remote\", \"address\" or \"prefix\", got %s%s%s",
-					 s ? "\"" : "", s ? s : json_kind(v), s ? "\"" : "");
+			return key_error(
+			    lc, key, "expected \"remote\", \"address\" or \"prefix\", got %s%s%s",
+			    s ? "\"" : "", s ? s : json_kind(v), s ? "\"" : "");
 		return 0;
 	case OPT_CIDRS:
 		return load_cidrs(c, v, lc, key);
@@ -817,8 +819,9 @@ int config__validate(const struct svc_config *c)
 		}
 	}
 	if (c->active_timeout < c->idle_timeout) {
-		svc_err("config: active_timeout (%u s) must not be shorter than idle_timeout (%u s)",
-			c->active_timeout, c->idle_timeout);
+		svc_err(
+		    "config: active_timeout (%u s) must not be shorter than idle_timeout (%u s)",
+		    c->active_timeout, c->idle_timeout);
 		return -EINVAL;
 	}
 	if (!c->map_file || !*c->map_file) {

@@ -107,9 +107,9 @@ static void assert_config_eq(const struct svc_config *a, const struct svc_config
 {
 	cr_assert_eq(a->n_local_networks, b->n_local_networks, "local_networks count");
 	for (size_t i = 0; i < a->n_local_networks; i++)
-		cr_assert(memcmp(&a->local_networks[i], &b->local_networks[i],
-				 sizeof(struct cidr)) == 0,
-			  "local_networks[%zu]", i);
+		cr_assert(
+		    memcmp(&a->local_networks[i], &b->local_networks[i], sizeof(struct cidr)) == 0,
+		    "local_networks[%zu]", i);
 	cr_assert_eq(a->remote_mode, b->remote_mode, "remote_mode");
 	cr_assert_eq(a->remote_prefix4, b->remote_prefix4, "remote_prefix4");
 	cr_assert_eq(a->remote_prefix6, b->remote_prefix6, "remote_prefix6");
@@ -131,7 +131,8 @@ static void assert_config_eq(const struct svc_config *a, const struct svc_config
 	cr_assert_eq(a->print, b->print, "print");
 	cr_assert_eq(a->n_minor_masters, b->n_minor_masters, "minor_masters count");
 	for (size_t i = 0; i < a->n_minor_masters; i++)
-		cr_assert(str_eq(a->minor_masters[i], b->minor_masters[i]), "minor_masters[%zu]", i);
+		cr_assert(str_eq(a->minor_masters[i], b->minor_masters[i]), "minor_masters[%zu]",
+			  i);
 	cr_assert_eq(a->n_allow, b->n_allow, "allow count");
 	for (size_t i = 0; i < a->n_allow; i++) {
 		cr_assert(str_eq(a->allow[i].src, b->allow[i].src), "allow[%zu].src", i);
@@ -152,12 +153,39 @@ static void assert_config_eq(const struct svc_config *a, const struct svc_config
 }
 
 static const char *const all_keys[] = {
-	"local_networks", "remote_mode", "remote_prefix4", "remote_prefix6", "map_file",
-	"log_file", "log_max_bytes", "log_keep", "report_file", "report_interval", "flows_out",
-	"idle_timeout", "active_timeout", "tcp_linger", "max_flows", "threads", "tcp_max_pkts",
-	"udp_max_pkts", "guess", "print", "minor_masters", "allow", "learn_save_interval",
-	"interface", "fanout", "bpf_filter", "ring_block_size", "ring_block_count",
-	"ring_frame_size", "ring_block_timeout_ms", "promisc", "user", "stats_interval",
+    "local_networks",
+    "remote_mode",
+    "remote_prefix4",
+    "remote_prefix6",
+    "map_file",
+    "log_file",
+    "log_max_bytes",
+    "log_keep",
+    "report_file",
+    "report_interval",
+    "flows_out",
+    "idle_timeout",
+    "active_timeout",
+    "tcp_linger",
+    "max_flows",
+    "threads",
+    "tcp_max_pkts",
+    "udp_max_pkts",
+    "guess",
+    "print",
+    "minor_masters",
+    "allow",
+    "learn_save_interval",
+    "interface",
+    "fanout",
+    "bpf_filter",
+    "ring_block_size",
+    "ring_block_count",
+    "ring_frame_size",
+    "ring_block_timeout_ms",
+    "promisc",
+    "user",
+    "stats_interval",
 };
 
 static struct svc_config cfg, ref;
@@ -183,8 +211,8 @@ TestSuite(config, .init = setup, .fini = teardown);
 Test(config, defaults)
 {
 	char buf[INET6_ADDRSTRLEN];
-	static const char *const nets[] = {"10.0.0.0", "172.16.0.0", "192.168.0.0", "fc00::",
-					   "fe80::"};
+	static const char *const nets[] = {"10.0.0.0", "172.16.0.0", "192.168.0.0",
+					   "fc00::", "fe80::"};
 	static const unsigned plens[] = {8, 12, 16, 7, 10};
 
 	cr_assert_eq(cfg.n_local_networks, 5);
@@ -280,21 +308,21 @@ Test(config, empty_object_changes_nothing)
 
 Test(config, partial_file_changes_only_its_keys)
 {
-	const char *path = write_file("partial.json",
-				      "{\n"
-				      "  \"idle_timeout\": 30,\n"
-				      "  \"print\": \"anomalies\",\n"
-				      "  \"remote_mode\": \"prefix\",\n"
-				      "  \"local_networks\": [\"192.168.1.0/24\", \"2001:db8::/32\"],\n"
-				      "  \"minor_masters\": [\"DNS\", \"TLS\", \"QUIC\"],\n"
-				      "  \"allow\": [{\"src\": \"10.42.0.130\", \"app\": \"NTP\"},\n"
-				      "            {\"dst\": \"remote\", \"src\": null}],\n"
-				      "  \"flows_out\": \"flows.csv\",\n"
-				      "  \"log_file\": null,\n"
-				      "  \"report_file\": \"\",\n"
-				      "  \"guess\": false,\n"
-				      "  \"log_max_bytes\": 20000000000\n"
-				      "}\n");
+	const char *path = write_file(
+	    "partial.json", "{\n"
+			    "  \"idle_timeout\": 30,\n"
+			    "  \"print\": \"anomalies\",\n"
+			    "  \"remote_mode\": \"prefix\",\n"
+			    "  \"local_networks\": [\"192.168.1.0/24\", \"2001:db8::/32\"],\n"
+			    "  \"minor_masters\": [\"DNS\", \"TLS\", \"QUIC\"],\n"
+			    "  \"allow\": [{\"src\": \"10.42.0.130\", \"app\": \"NTP\"},\n"
+			    "            {\"dst\": \"remote\", \"src\": null}],\n"
+			    "  \"flows_out\": \"flows.csv\",\n"
+			    "  \"log_file\": null,\n"
+			    "  \"report_file\": \"\",\n"
+			    "  \"guess\": false,\n"
+			    "  \"log_max_bytes\": 20000000000\n"
+			    "}\n");
 	cr_assert_eq(config__load(&cfg, path), 0);
 
 	cr_assert_eq(cfg.idle_timeout, 30);
@@ -342,9 +370,10 @@ Test(config, partial_file_changes_only_its_keys)
 
 Test(config, second_file_overlays_the_first)
 {
-	cr_assert_eq(config__load(&cfg, write_file("a.json", "{\"threads\": 4, \"user\": \"nobody\"}")),
+	cr_assert_eq(
+	    config__load(&cfg, write_file("a.json", "{\"threads\": 4, \"user\": \"nobody\"}")), 0);
+	cr_assert_eq(config__load(&cfg, write_file("b.json", "{\"threads\": 2, \"user\": null}")),
 		     0);
-	cr_assert_eq(config__load(&cfg, write_file("b.json", "{\"threads\": 2, \"user\": null}")), 0);
 	cr_assert_eq(cfg.threads, 2);
 	cr_assert_null(cfg.user);
 }
@@ -358,49 +387,48 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{"{\"idle_timeout\": -5}", "idle_timeout", "expected a positive integer"},
-	{"{\"idle_timeout\": 0}", "idle_timeout", "expected a positive integer"},
-	{"{\"idle_timeout\": \"120\"}", "idle_timeout", "got a string"},
-	{"{\"idle_timeout\": 1.5}", "idle_timeout", "got a real number"},
-	{"{\"idle_timeout\": null}", "idle_timeout", "got null"},
-	{"{\"active_timeout\": 4294967296}", "active_timeout", "positive integer"},
-	{"{\"idle_timout\": 5}", "idle_timout", "unknown setting"},
-	{"{\"threads\": 65}", "threads", "from 1 to 64"},
-	{"{\"threads\": 0}", "threads", "from 1 to 64"},
-	{"{\"max_flows\": 15}", "max_flows", "15"},
-	{"{\"remote_prefix4\": 33}", "remote_prefix4", "from 1 to 32"},
-	{"{\"remote_prefix6\": 129}", "remote_prefix6", "from 1 to 128"},
-	{"{\"log_max_bytes\": 0}", "log_max_bytes", "positive integer"},
-	{"{\"log_keep\": -1}", "log_keep", "from 1 to 1000"},
-	{"{\"report_interval\": -1}", "report_interval", "non-negative integer"},
-	{"{\"ring_block_timeout_ms\": 60001}", "ring_block_timeout_ms", "from 0 to 60000"},
-	{"{\"tcp_max_pkts\": 0}", "tcp_max_pkts", "from 1 to 10000"},
-	{"{\"local_networks\": [\"10.0.0.0/33\"]}", "local_networks", "10.0.0.0/33"},
-	{"{\"local_networks\": [\"10.0.0.0/8\", \"fc00::/129\"]}", "local_networks",
-	 "element 1"},
-	{"{\"local_networks\": [\"not-an-address\"]}", "local_networks", "not a network"},
-	{"{\"local_networks\": \"10.0.0.0/8\"}", "local_networks", "expected an array"},
-	{"{\"local_networks\": [8]}", "local_networks", "got an integer"},
-	{"{\"remote_mode\": \"subnet\"}", "remote_mode", "\"subnet\""},
-	{"{\"remote_mode\": 1}", "remote_mode", "got an integer"},
-	{"{\"print\": \"some\"}", "print", "expected \"all\", \"anomalies\" or \"none\""},
-	{"{\"print\": true}", "print", "got true"},
-	{"{\"fanout\": \"rr\"}", "fanout", "\"rr\""},
-	{"{\"guess\": \"yes\"}", "guess", "expected true or false"},
-	{"{\"promisc\": 1}", "promisc", "expected true or false"},
-	{"{\"map_file\": \"\"}", "map_file", "non-empty string"},
-	{"{\"map_file\": null}", "map_file", "got null"},
-	{"{\"log_file\": 5}", "log_file", "string or null"},
-	{"{\"interface\": [\"eth0\"]}", "interface", "got an array"},
-	{"{\"minor_masters\": [\"DNS\", 3]}", "minor_masters", "element 1"},
-	{"{\"minor_masters\": [\"\"]}", "minor_masters", "non-empty"},
-	{"{\"minor_masters\": \"DNS\"}", "minor_masters", "expected an array"},
-	{"{\"allow\": [{\"src\": \"1.2.3.4\", \"port\": 5}]}", "allow", "unknown member \"port\""},
-	{"{\"allow\": [{}]}", "allow", "at least one of src, dst, app"},
-	{"{\"allow\": [{\"src\": null}]}", "allow", "at least one of src, dst, app"},
-	{"{\"allow\": [{\"app\": 5}]}", "allow", "\"app\" must be a non-empty string"},
-	{"{\"allow\": [\"remote\"]}", "allow", "expected an object"},
-	{"{\"allow\": {\"src\": \"x\"}}", "allow", "expected an array"},
+    {"{\"idle_timeout\": -5}", "idle_timeout", "expected a positive integer"},
+    {"{\"idle_timeout\": 0}", "idle_timeout", "expected a positive integer"},
+    {"{\"idle_timeout\": \"120\"}", "idle_timeout", "got a string"},
+    {"{\"idle_timeout\": 1.5}", "idle_timeout", "got a real number"},
+    {"{\"idle_timeout\": null}", "idle_timeout", "got null"},
+    {"{\"active_timeout\": 4294967296}", "active_timeout", "positive integer"},
+    {"{\"idle_timout\": 5}", "idle_timout", "unknown setting"},
+    {"{\"threads\": 65}", "threads", "from 1 to 64"},
+    {"{\"threads\": 0}", "threads", "from 1 to 64"},
+    {"{\"max_flows\": 15}", "max_flows", "15"},
+    {"{\"remote_prefix4\": 33}", "remote_prefix4", "from 1 to 32"},
+    {"{\"remote_prefix6\": 129}", "remote_prefix6", "from 1 to 128"},
+    {"{\"log_max_bytes\": 0}", "log_max_bytes", "positive integer"},
+    {"{\"log_keep\": -1}", "log_keep", "from 1 to 1000"},
+    {"{\"report_interval\": -1}", "report_interval", "non-negative integer"},
+    {"{\"ring_block_timeout_ms\": 60001}", "ring_block_timeout_ms", "from 0 to 60000"},
+    {"{\"tcp_max_pkts\": 0}", "tcp_max_pkts", "from 1 to 10000"},
+    {"{\"local_networks\": [\"10.0.0.0/33\"]}", "local_networks", "10.0.0.0/33"},
+    {"{\"local_networks\": [\"10.0.0.0/8\", \"fc00::/129\"]}", "local_networks", "element 1"},
+    {"{\"local_networks\": [\"not-an-address\"]}", "local_networks", "not a network"},
+    {"{\"local_networks\": \"10.0.0.0/8\"}", "local_networks", "expected an array"},
+    {"{\"local_networks\": [8]}", "local_networks", "got an integer"},
+    {"{\"remote_mode\": \"subnet\"}", "remote_mode", "\"subnet\""},
+    {"{\"remote_mode\": 1}", "remote_mode", "got an integer"},
+    {"{\"print\": \"some\"}", "print", "expected \"all\", \"anomalies\" or \"none\""},
+    {"{\"print\": true}", "print", "got true"},
+    {"{\"fanout\": \"rr\"}", "fanout", "\"rr\""},
+    {"{\"guess\": \"yes\"}", "guess", "expected true or false"},
+    {"{\"promisc\": 1}", "promisc", "expected true or false"},
+    {"{\"map_file\": \"\"}", "map_file", "non-empty string"},
+    {"{\"map_file\": null}", "map_file", "got null"},
+    {"{\"log_file\": 5}", "log_file", "string or null"},
+    {"{\"interface\": [\"eth0\"]}", "interface", "got an array"},
+    {"{\"minor_masters\": [\"DNS\", 3]}", "minor_masters", "element 1"},
+    {"{\"minor_masters\": [\"\"]}", "minor_masters", "non-empty"},
+    {"{\"minor_masters\": \"DNS\"}", "minor_masters", "expected an array"},
+    {"{\"allow\": [{\"src\": \"1.2.3.4\", \"port\": 5}]}", "allow", "unknown member \"port\""},
+    {"{\"allow\": [{}]}", "allow", "at least one of src, dst, app"},
+    {"{\"allow\": [{\"src\": null}]}", "allow", "at least one of src, dst, app"},
+    {"{\"allow\": [{\"app\": 5}]}", "allow", "\"app\" must be a non-empty string"},
+    {"{\"allow\": [\"remote\"]}", "allow", "expected an object"},
+    {"{\"allow\": {\"src\": \"x\"}}", "allow", "expected an array"},
 };
 
 Test(config, every_kind_of_bad_value_names_the_key)
@@ -467,15 +495,15 @@ struct parse_case {
 };
 
 static const struct parse_case parse_cases[] = {
-	{"{\"idle_timeout\": 5", NULL},                 /* truncated */
-	{"{\"idle_timeout\": 5,}", NULL},               /* trailing comma */
-	{"{\"threads\": 2, \"threads\": 3}", "duplicate"},
-	{"{\"max_flows\": 99999999999999999999}", "too big"},
-	{"{'threads': 2}", NULL},
-	{"{\"threads\": 2} junk", NULL},
-	{"", NULL},
-	{"\xff\xfe{}", NULL},
-	{"{\"user\": \"a\\u0000b\"}", "\\u0000"}, /* NUL inside a string */
+    {"{\"idle_timeout\": 5", NULL},   /* truncated */
+    {"{\"idle_timeout\": 5,}", NULL}, /* trailing comma */
+    {"{\"threads\": 2, \"threads\": 3}", "duplicate"},
+    {"{\"max_flows\": 99999999999999999999}", "too big"},
+    {"{'threads': 2}", NULL},
+    {"{\"threads\": 2} junk", NULL},
+    {"", NULL},
+    {"\xff\xfe{}", NULL},
+    {"{\"user\": \"a\\u0000b\"}", "\\u0000"}, /* NUL inside a string */
 };
 
 Test(config, parse_errors_give_line_and_column)
@@ -564,10 +592,24 @@ Test(config, cidr_ipv6)
 Test(config, cidr_bad)
 {
 	static const char *const bad[] = {
-		"", "/8", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/+8",
-		"10.0.0.0/8x", "10.0.0.0/ 8", "10.0.0/8", "10.0.0.256/24", "10.0.0.0/8/9",
-		" 10.0.0.0/8", "fc00::/129", "fc00:::/7", "hello", "hello/8", "10.0.0.0/1000",
-		"2001:db8::g/32",
+	    "",
+	    "/8",
+	    "10.0.0.0/",
+	    "10.0.0.0/33",
+	    "10.0.0.0/-1",
+	    "10.0.0.0/+8",
+	    "10.0.0.0/8x",
+	    "10.0.0.0/ 8",
+	    "10.0.0/8",
+	    "10.0.0.256/24",
+	    "10.0.0.0/8/9",
+	    " 10.0.0.0/8",
+	    "fc00::/129",
+	    "fc00:::/7",
+	    "hello",
+	    "hello/8",
+	    "10.0.0.0/1000",
+	    "2001:db8::g/32",
 	};
 	struct cidr c;
 	for (size_t i = 0; i < SVC_ARRAY_LEN(bad); i++)

@@ -159,31 +159,30 @@ static struct svcmap *spec_map(void)
 	cr_assert_not_null(m);
 	cr_assert_eq(svcmap__learn(m, "10.42.0.130", "10.42.0.1", "DNS", 100, 1000, 1500), 0);
 	cr_assert_eq(svcmap__learn(m, "10.42.0.130", "10.42.0.1", "DNS", 200, 2000, 2500), 0);
-	cr_assert_eq(svcmap__learn(m, "10.42.0.130", "10.42.0.1", "DNS.Google", 90, 1200, 1300),
-		     0);
+	cr_assert_eq(svcmap__learn(m, "10.42.0.130", "10.42.0.1", "DNS.Google", 90, 1200, 1300), 0);
 	cr_assert_eq(svcmap__learn(m, "10.42.0.130", "remote", "TLS.Amazon", 5000, 1100, 9000), 0);
 	return m;
 }
 
 static const char spec_map_text[] =
-	"{\n"
-	"  \"format\": \"svcsensor-map\",\n"
-	"  \"version\": 1,\n"
-	"  \"sources\": {\n"
-	"    \"10.42.0.130\": {\n"
-	"      \"10.42.0.1\": {\n"
-	"        \"DNS\": {\"flows\": 2, \"bytes\": 300, \"first_seen_ms\": 1000, "
-	"\"last_seen_ms\": 2500},\n"
-	"        \"DNS.Google\": {\"flows\": 1, \"bytes\": 90, \"first_seen_ms\": 1200, "
-	"\"last_seen_ms\": 1300}\n"
-	"      },\n"
-	"      \"remote\": {\n"
-	"        \"TLS.Amazon\": {\"flows\": 1, \"bytes\": 5000, \"first_seen_ms\": 1100, "
-	"\"last_seen_ms\": 9000}\n"
-	"      }\n"
-	"    }\n"
-	"  }\n"
-	"}\n";
+    "{\n"
+    "  \"format\": \"svcsensor-map\",\n"
+    "  \"version\": 1,\n"
+    "  \"sources\": {\n"
+    "    \"10.42.0.130\": {\n"
+    "      \"10.42.0.1\": {\n"
+    "        \"DNS\": {\"flows\": 2, \"bytes\": 300, \"first_seen_ms\": 1000, "
+    "\"last_seen_ms\": 2500},\n"
+    "        \"DNS.Google\": {\"flows\": 1, \"bytes\": 90, \"first_seen_ms\": 1200, "
+    "\"last_seen_ms\": 1300}\n"
+    "      },\n"
+    "      \"remote\": {\n"
+    "        \"TLS.Amazon\": {\"flows\": 1, \"bytes\": 5000, \"first_seen_ms\": 1100, "
+    "\"last_seen_ms\": 9000}\n"
+    "      }\n"
+    "    }\n"
+    "  }\n"
+    "}\n";
 
 /* ---- learn and lookup ---------------------------------------------------------------------- */
 
@@ -247,9 +246,9 @@ Test(service_map, learn_widens_times_and_counts)
 	struct svcmap *m = svcmap__new();
 	struct svcmap_counters c;
 	cr_assert_eq(svcmap__learn(m, "a", "b", "X", 10, 500, 600), 0);
-	cr_assert_eq(svcmap__learn(m, "a", "b", "X", 1, 100, 200), 0);  /* earlier */
-	cr_assert_eq(svcmap__learn(m, "a", "b", "X", 1, 0, 0), 0);      /* unknown times */
-	cr_assert_eq(svcmap__learn(m, "a", "b", "X", 1, 700, 900), 0);  /* later */
+	cr_assert_eq(svcmap__learn(m, "a", "b", "X", 1, 100, 200), 0); /* earlier */
+	cr_assert_eq(svcmap__learn(m, "a", "b", "X", 1, 0, 0), 0);     /* unknown times */
+	cr_assert_eq(svcmap__learn(m, "a", "b", "X", 1, 700, 900), 0); /* later */
 	rcu_read_lock();
 	cr_assert(svcmap__get(m, "a", "b", "X", &c));
 	rcu_read_unlock();
@@ -280,16 +279,15 @@ Test(service_map, learn_rejects_names_that_cannot_be_saved)
 
 Test(service_map, foreach_is_sorted)
 {
-	static const char *const keys[] = {"10.42.0.96", "10.42.0.1", "remote", "10.42.0.130",
-					   "fe80::1", "10.42.0.10"};
+	static const char *const keys[] = {"10.42.0.96",  "10.42.0.1", "remote",
+					   "10.42.0.130", "fe80::1",   "10.42.0.10"};
 	struct svcmap *m = svcmap__new();
 	struct dump *d = malloc(sizeof(*d));
 
 	for (size_t i = 0; i < SVC_ARRAY_LEN(keys); i++)
 		for (size_t j = SVC_ARRAY_LEN(keys); j-- > 0;)
-			cr_assert_eq(svcmap__learn(m, keys[i], keys[j], j % 2 ? "TLS" : "DNS", 1, 1,
-						   1),
-				     0);
+			cr_assert_eq(
+			    svcmap__learn(m, keys[i], keys[j], j % 2 ? "TLS" : "DNS", 1, 1, 1), 0);
 	dump_map(m, d);
 	char *prev = NULL;
 	size_t lines = 0;
@@ -396,11 +394,12 @@ Test(service_map, save_does_not_depend_on_insertion_order)
 Test(service_map, hand_written_map_with_empty_entries)
 {
 	const char *path = tmp_path("hand.json");
-	const char text[] = "{\"version\": 1, \"format\": \"svcsensor-map\", \"sources\": {\n"
-			    "  \"10.42.0.5\": {},\n"
-			    "  \"10.42.0.6\": {\"10.42.0.1\": {}},\n"
-			    "  \"10.42.0.7\": {\"remote\": {\"SSH\": {}, \"NTP\": {\"flows\": 3}}}\n"
-			    "}}\n";
+	const char text[] =
+	    "{\"version\": 1, \"format\": \"svcsensor-map\", \"sources\": {\n"
+	    "  \"10.42.0.5\": {},\n"
+	    "  \"10.42.0.6\": {\"10.42.0.1\": {}},\n"
+	    "  \"10.42.0.7\": {\"remote\": {\"SSH\": {}, \"NTP\": {\"flows\": 3}}}\n"
+	    "}}\n";
 	struct svcmap_counters c;
 	write_text(path, text, strlen(text));
 	struct svcmap *m = svcmap__load(path, NULL);
@@ -575,57 +574,58 @@ struct corrupt_case {
 };
 
 static const struct corrupt_case corrupt_cases[] = {
-	{"", ":1:0: '[' or '{' expected near end of file"},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {\"b\": {\"DNS\": "
-	 "{\"flows\": 1",
-	 ":1:"},
-	{"{\"format\": \"svcsensor-map\",\n \"version\": 1,\n \"sources\": {,}}", ":3:"},
-	{"\x7f" "ELF\x02\x01\x01\x00\x00\x00", ":1:"},
-	{"{\"format\": \"svcsensor-map\", \"format\": \"svcsensor-map\"}", "duplicate"},
-	{"[]", "expected a JSON object at the top level, got an array"},
-	{"{\"format\": \"other-map\", \"version\": 1, \"sources\": {}}",
-	 "format: expected \"svcsensor-map\", got \"other-map\""},
-	{"{\"version\": 1, \"sources\": {}}", "not a service map file"},
-	{"{\"format\": \"svcsensor-map\", \"sources\": {}}", "no \"version\""},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1}", "no \"sources\""},
-	{"{\"format\": \"svcsensor-map\", \"version\": 2, \"sources\": {}}",
-	 "unsupported version 2"},
-	{"{\"format\": \"svcsensor-map\", \"version\": \"1\", \"sources\": {}}",
-	 "version: expected an integer, got a string"},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": []}",
-	 "sources: expected an object of source keys, got an array"},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {}, \"extra\": 1}",
-	 "unknown member \"extra\""},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": []}}",
-	 "sources[\"10.0.0.1\"]: expected an object of destinations, got an array"},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
-	 "{\"remote\": [\"DNS\"]}}}",
-	 "sources[\"10.0.0.1\"][\"remote\"]: expected an object of applications, got an array"},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
-	 "{\"remote\": {\"DNS\": 5}}}}",
-	 "sources[\"10.0.0.1\"][\"remote\"][\"DNS\"]: expected an object of counters"},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
-	 "{\"remote\": {\"DNS\": {\"flows\": \"12\"}}}}}",
-	 "sources[\"10.0.0.1\"][\"remote\"][\"DNS\"]: flows: expected a non-negative integer, got "
-	 "a string"},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
-	 "{\"remote\": {\"DNS\": {\"bytes\": -3}}}}}",
-	 "bytes: expected a non-negative integer, got -3"},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
-	 "{\"remote\": {\"DNS\": {\"flows\": 1.5}}}}}",
-	 "got a real number"},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
-	 "{\"remote\": {\"DNS\": {\"packets\": 1}}}}}",
-	 "unknown member \"packets\""},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
-	 "{\"remote\": {\"DNS\": {\"first_seen_ms\": 9, \"last_seen_ms\": 3}}}}}",
-	 "first_seen_ms (9) is after last_seen_ms (3)"},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"\": {}}}",
-	 "bad source key \"\""},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {\"b\\tc\": {}}}}",
-	 "bad destination key"},
-	{"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {\"b\": {\"\": {}}}}}",
-	 "bad application name"},
+    {"", ":1:0: '[' or '{' expected near end of file"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {\"b\": {\"DNS\": "
+     "{\"flows\": 1",
+     ":1:"},
+    {"{\"format\": \"svcsensor-map\",\n \"version\": 1,\n \"sources\": {,}}", ":3:"},
+    {"\x7f"
+     "ELF\x02\x01\x01\x00\x00\x00",
+     ":1:"},
+    {"{\"format\": \"svcsensor-map\", \"format\": \"svcsensor-map\"}", "duplicate"},
+    {"[]", "expected a JSON object at the top level, got an array"},
+    {"{\"format\": \"other-map\", \"version\": 1, \"sources\": {}}",
+     "format: expected \"svcsensor-map\", got \"other-map\""},
+    {"{\"version\": 1, \"sources\": {}}", "not a service map file"},
+    {"{\"format\": \"svcsensor-map\", \"sources\": {}}", "no \"version\""},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1}", "no \"sources\""},
+    {"{\"format\": \"svcsensor-map\", \"version\": 2, \"sources\": {}}", "unsupported version 2"},
+    {"{\"format\": \"svcsensor-map\", \"version\": \"1\", \"sources\": {}}",
+     "version: expected an integer, got a string"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": []}",
+     "sources: expected an object of source keys, got an array"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {}, \"extra\": 1}",
+     "unknown member \"extra\""},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": []}}",
+     "sources[\"10.0.0.1\"]: expected an object of destinations, got an array"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
+     "{\"remote\": [\"DNS\"]}}}",
+     "sources[\"10.0.0.1\"][\"remote\"]: expected an object of applications, got an array"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
+     "{\"remote\": {\"DNS\": 5}}}}",
+     "sources[\"10.0.0.1\"][\"remote\"][\"DNS\"]: expected an object of counters"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
+     "{\"remote\": {\"DNS\": {\"flows\": \"12\"}}}}}",
+     "sources[\"10.0.0.1\"][\"remote\"][\"DNS\"]: flows: expected a non-negative integer, got "
+     "a string"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
+     "{\"remote\": {\"DNS\": {\"bytes\": -3}}}}}",
+     "bytes: expected a non-negative integer, got -3"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
+     "{\"remote\": {\"DNS\": {\"flows\": 1.5}}}}}",
+     "got a real number"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
+     "{\"remote\": {\"DNS\": {\"packets\": 1}}}}}",
+     "unknown member \"packets\""},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.0.0.1\": "
+     "{\"remote\": {\"DNS\": {\"first_seen_ms\": 9, \"last_seen_ms\": 3}}}}}",
+     "first_seen_ms (9) is after last_seen_ms (3)"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"\": {}}}",
+     "bad source key \"\""},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {\"b\\tc\": {}}}}",
+     "bad destination key"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {\"b\": {\"\": {}}}}}",
+     "bad application name"},
 };
 
 Test(service_map, corrupt_files_are_rejected_with_one_clear_line)
@@ -724,7 +724,7 @@ Test(service_map, hostkey_local_and_remote_collapse)
 	key_of(&c, "2001:db8::1", "remote");
 	key_of(&c, "fec0::1", "remote");
 	key_of(&c, "::ffff:10.0.0.1", "remote"); /* an IPv6 address; IPv4 networks don't match */
-	key_of(&c, "a00::1", "remote");         /* starts with byte 10, but it is IPv6 */
+	key_of(&c, "a00::1", "remote");		 /* starts with byte 10, but it is IPv6 */
 	config__free(&c);
 }
 
@@ -736,7 +736,8 @@ Test(service_map, hostkey_remote_address_mode)
 	key_of(&c, "10.42.0.130", "10.42.0.130");
 	key_of(&c, "8.8.8.8", "8.8.8.8");
 	key_of(&c, "2001:db8::1", "2001:db8::1");
-	key_of(&c, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");
+	key_of(&c, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
+	       "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");
 	config__free(&c);
 }
 
@@ -1021,9 +1022,20 @@ Test(service_map, hostkey_text_equals_inet_ntop)
 	}
 	/* Fixed corner cases. */
 	static const char *const fixed[] = {
-		"::", "::1", "1::", "::ffff:1.2.3.4", "::1.2.3.4", "::ffff:0:1.2.3.4", "1:0:0:2::3",
-		"1::2:0:0:3", "0:1::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::ffff:0.0.0.0",
-		"1:0:1:0:1:0:1:0", "2001:db8::ff00:42:8329", "fe80::1:0:0:0",
+	    "::",
+	    "::1",
+	    "1::",
+	    "::ffff:1.2.3.4",
+	    "::1.2.3.4",
+	    "::ffff:0:1.2.3.4",
+	    "1:0:0:2::3",
+	    "1::2:0:0:3",
+	    "0:1::",
+	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+	    "::ffff:0.0.0.0",
+	    "1:0:1:0:1:0:1:0",
+	    "2001:db8::ff00:42:8329",
+	    "fe80::1:0:0:0",
 	};
 	for (size_t i = 0; i < SVC_ARRAY_LEN(fixed); i++) {
 		uint8_t a[16];

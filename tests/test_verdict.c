@@ -87,8 +87,8 @@ static const char *key(const char *addr)
 
 Test(verdict, names_and_weights)
 {
-	static const char *const names[] = {"UNKNOWN_SOURCE_IP", "UNKNOWN_DESTINATION_IP",
-					    "UNKNOWN_PROTOCOL", "DNS_TLS_APPLICATION",
+	static const char *const names[] = {"UNKNOWN_SOURCE_IP",   "UNKNOWN_DESTINATION_IP",
+					    "UNKNOWN_PROTOCOL",	   "DNS_TLS_APPLICATION",
 					    "PROTOCOL_NEVER_USED", "NONE"};
 	static const char *const weights[] = {"major", "major", "minor", "minor", "major", ""};
 	cr_assert_eq(SVC_ARRAY_LEN(names), VERDICT__COUNT);
@@ -115,10 +115,8 @@ Test(verdict, spec_worked_example_from_addresses)
 {
 	/* The same, starting from addresses: the remote host collapses to "remote". */
 	spec_example_map();
-	EXPECT(key("10.42.0.130"), key("52.94.236.248"), "BitTorrent",
-	       VERDICT_PROTOCOL_NEVER_USED);
-	EXPECT(key("10.42.0.130"), key("10.42.0.1"), "DNS.Wikipedia",
-	       VERDICT_DNS_TLS_APPLICATION);
+	EXPECT(key("10.42.0.130"), key("52.94.236.248"), "BitTorrent", VERDICT_PROTOCOL_NEVER_USED);
+	EXPECT(key("10.42.0.130"), key("10.42.0.1"), "DNS.Wikipedia", VERDICT_DNS_TLS_APPLICATION);
 	EXPECT(key("10.42.0.130"), key("10.42.0.96"), "Unknown", VERDICT_UNKNOWN_DESTINATION_IP);
 	EXPECT(key("10.42.0.1"), key("10.42.0.130"), "ICMP", VERDICT_UNKNOWN_SOURCE_IP);
 	EXPECT(key("10.42.0.130"), key("54.239.28.85"), "TLS.Amazon", VERDICT_NONE);
@@ -184,9 +182,9 @@ Test(verdict, master_name_given_by_ndpi_is_used)
 	/* nDPI's master id wins over the spelling of the name. */
 	cr_assert_eq(verdict__judge(map, &cfg, "10.42.0.130", "remote", "Google", "DNS", &allowed),
 		     VERDICT_DNS_TLS_APPLICATION);
-	cr_assert_eq(verdict__judge(map, &cfg, "10.42.0.130", "remote", "TLS.Foo", "QUIC",
-				    &allowed),
-		     VERDICT_PROTOCOL_NEVER_USED);
+	cr_assert_eq(
+	    verdict__judge(map, &cfg, "10.42.0.130", "remote", "TLS.Foo", "QUIC", &allowed),
+	    VERDICT_PROTOCOL_NEVER_USED);
 	/* Empty or NULL master: derived from the name. */
 	cr_assert_eq(verdict__judge(map, &cfg, "10.42.0.130", "remote", "TLS.Foo", "", &allowed),
 		     VERDICT_DNS_TLS_APPLICATION);
@@ -217,12 +215,10 @@ Test(verdict, ipv6_example)
 	learn(key("fd00:42::130"), key("2a00:1450:4001::200e"), "TLS.Amazon");
 	cr_assert_str_eq(key("2a00:1450:4001::200e"), "remote");
 
-	EXPECT(key("fd00:42::130"), key("2600:1f18::1"), "BitTorrent",
-	       VERDICT_PROTOCOL_NEVER_USED);
+	EXPECT(key("fd00:42::130"), key("2600:1f18::1"), "BitTorrent", VERDICT_PROTOCOL_NEVER_USED);
 	EXPECT(key("fd00:42::130"), key("fd00:42::1"), "DNS.Wikipedia",
 	       VERDICT_DNS_TLS_APPLICATION);
-	EXPECT(key("fd00:42::130"), key("fd00:42::96"), "Unknown",
-	       VERDICT_UNKNOWN_DESTINATION_IP);
+	EXPECT(key("fd00:42::130"), key("fd00:42::96"), "Unknown", VERDICT_UNKNOWN_DESTINATION_IP);
 	EXPECT(key("fd00:42::1"), key("fd00:42::130"), "ICMPV6", VERDICT_UNKNOWN_SOURCE_IP);
 	EXPECT(key("fd00:42::130"), key("2600:1f18::1"), "Unknown", VERDICT_UNKNOWN_PROTOCOL);
 	EXPECT(key("fd00:42::130"), key("2600:1f18::1"), "TLS.Amazon", VERDICT_NONE);
@@ -294,9 +290,9 @@ Test(verdict, allow_rules_silence_matching_anomalies)
 {
 	spec_example_map();
 	add_rule("10.42.0.130", "remote", "BitTorrent"); /* exact */
-	add_rule(NULL, NULL, "NTP");                     /* any pair */
-	add_rule("10.42.0.1", NULL, NULL);               /* anything from the gateway */
-	add_rule(NULL, "10.42.0.200", NULL);             /* anything to a printer */
+	add_rule(NULL, NULL, "NTP");			 /* any pair */
+	add_rule("10.42.0.1", NULL, NULL);		 /* anything from the gateway */
+	add_rule(NULL, "10.42.0.200", NULL);		 /* anything to a printer */
 
 	EXPECT_ALLOWED("10.42.0.130", "remote", "BitTorrent");
 	EXPECT_ALLOWED("10.42.0.130", "remote", "NTP");
@@ -320,10 +316,10 @@ Test(verdict, allow_rules_apply_to_every_kind_of_anomaly)
 {
 	spec_example_map();
 	add_rule("10.42.0.130", NULL, NULL);
-	EXPECT_ALLOWED("10.42.0.130", "10.42.0.96", "Unknown");     /* unknown destination */
-	EXPECT_ALLOWED("10.42.0.130", "remote", "Unknown");         /* unknown protocol */
+	EXPECT_ALLOWED("10.42.0.130", "10.42.0.96", "Unknown");	     /* unknown destination */
+	EXPECT_ALLOWED("10.42.0.130", "remote", "Unknown");	     /* unknown protocol */
 	EXPECT_ALLOWED("10.42.0.130", "10.42.0.1", "DNS.Wikipedia"); /* DNS/TLS */
-	EXPECT_ALLOWED("10.42.0.130", "remote", "BitTorrent");      /* never used */
+	EXPECT_ALLOWED("10.42.0.130", "remote", "BitTorrent");	     /* never used */
 	EXPECT("10.42.0.1", "10.42.0.130", "ICMP", VERDICT_UNKNOWN_SOURCE_IP);
 }
 

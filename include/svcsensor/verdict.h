@@ -23,9 +23,9 @@
  * name equal a rule's non-NULL fields becomes NONE and *allowed is set to true (allowed may be
  * NULL; it is false otherwise). m NULL = an empty map. Call under rcu_read_lock() when m is
  * shared (svcmap__current); never blocks, never allocates. */
-enum verdict verdict__judge(const struct svcmap *m, const struct svc_config *c,
-			    const char *src_key, const char *dst_key, const char *app_name,
-			    const char *master_name, bool *allowed);
+enum verdict verdict__judge(const struct svcmap *m, const struct svc_config *c, const char *src_key,
+			    const char *dst_key, const char *app_name, const char *master_name,
+			    bool *allowed);
 
 /* Whether an allow rule of c silences (src_key, dst_key, app_name). */
 bool verdict__allowed(const struct svc_config *c, const char *src_key, const char *dst_key,

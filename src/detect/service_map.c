@@ -52,7 +52,7 @@
 
 #define MAP_FORMAT "svcsensor-map"
 #define MAP_VERSION 1
-#define NAME_MAX_LEN 255 /* host keys and application names */
+#define NAME_MAX_LEN 255		  /* host keys and application names */
 #define COUNTER_MAX ((uint64_t)INT64_MAX) /* what JSON readers (jansson) take back */
 
 #if defined(__SANITIZE_THREAD__)
@@ -118,9 +118,9 @@ struct svc_pair {
 	struct cds_lfht_node node; /* in m->pairs */
 	const struct svc_src *src;
 	struct svc_pair *all_next; /* m->all_pairs, immutable once published */
-	struct app_set *apps;      /* NULL = none yet; published with a release store */
-	const char *dst;           /* = keys + strlen(src) + 1 */
-	char keys[];               /* "src\0dst\0" */
+	struct app_set *apps;	   /* NULL = none yet; published with a release store */
+	const char *dst;	   /* = keys + strlen(src) + 1 */
+	char keys[];		   /* "src\0dst\0" */
 };
 
 struct svcmap {
@@ -129,7 +129,7 @@ struct svcmap {
 	uint64_t seed;
 	struct svc_src *all_sources; /* every node, for iteration and free (no lfht walk) */
 	struct svc_pair *all_pairs;
-	struct app_set *retired;     /* outgrown application sets, freed with the map */
+	struct app_set *retired;	      /* outgrown application sets, freed with the map */
 	size_t n_sources, n_pairs, n_entries; /* relaxed atomics */
 };
 
@@ -572,7 +572,7 @@ int svcmap__learn(struct svcmap *m, const char *src, const char *dst, const char
 {
 	struct svc_app *a;
 	struct svcmap_counters c = {
-		.flows = 1, .bytes = bytes, .first_ms = first_ms, .last_ms = last_ms};
+	    .flows = 1, .bytes = bytes, .first_ms = first_ms, .last_ms = last_ms};
 	int err;
 
 	if (!m || !src || !dst || !app)
@@ -791,8 +791,8 @@ static int write_map(FILE *f, const struct svcmap *m)
 				put_str(f, apps[j]->name);
 				fprintf(f,
 					": {\"flows\": %" PRIu64 ", \"bytes\": %" PRIu64
-					", \"first_seen_ms\": %" PRIu64 ", \"last_seen_ms\": %" PRIu64
-					"}",
+					", \"first_seen_ms\": %" PRIu64
+					", \"last_seen_ms\": %" PRIu64 "}",
 					c.flows, c.bytes, c.first_ms, c.last_ms);
 			}
 			fputs(n ? "\n      }" : "}", f);
@@ -936,7 +936,7 @@ static const char *json_kind(const json_t *j)
 }
 
 static void load_err(const char *path, const char *where, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void load_err(const char *path, const char *where, const char *fmt, ...)
 {
 	char reason[512];
@@ -985,7 +985,8 @@ static int load_counters(const char *path, const char *where, const json_t *obj,
 		*fields[i] = (uint64_t)json_integer_value(v);
 	}
 	if (c->first_ms && c->last_ms && c->first_ms > c->last_ms) {
-		load_err(path, where, "first_seen_ms (%" PRIu64 ") is after last_seen_ms (%" PRIu64 ")",
+		load_err(path, where,
+			 "first_seen_ms (%" PRIu64 ") is after last_seen_ms (%" PRIu64 ")",
 			 c->first_ms, c->last_ms);
 		return -EINVAL;
 	}
@@ -1008,8 +1009,8 @@ static void count_sources(const json_t *sources, size_t *n_src, size_t *n_pairs)
 	json_t *v;
 	*n_src = json_object_size(sources);
 	*n_pairs = 0;
-	json_object_foreach((json_t *)sources, k, v)
-		*n_pairs += json_is_object(v) ? json_object_size(v) : 0;
+	json_object_foreach((json_t *)sources, k, v) *n_pairs +=
+	    json_is_object(v) ? json_object_size(v) : 0;
 }
 
 static int load_sources(const char *path, struct svcmap *m, const json_t *sources)
@@ -1053,7 +1054,8 @@ static int load_sources(const char *path, struct svcmap *m, const json_t *source
 				if (!json_is_object(av)) {
 					load_err(path, w3.buf,
 						 "expected an object of counters {\"flows\", "
-						 "\"bytes\", \"first_seen_ms\", \"last_seen_ms\"}, got %s",
+						 "\"bytes\", \"first_seen_ms\", \"last_seen_ms\"}, "
+						 "got %s",
 						 json_kind(av));
 					return -EINVAL;
 				}
@@ -1271,7 +1273,10 @@ static char *put_ipv6(char *o, const uint8_t *a)
 			*o++ = ':';
 		if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff)))
 			return put_ipv4(o, a + 12);
-		for (int shift = w[i] >= 0x1000 ? 12 : w[i] >= 0x100 ? 8 : w[i] >= 0x10 ? 4 : 0;
+		for (int shift = w[i] >= 0x1000	 ? 12
+				 : w[i] >= 0x100 ? 8
+				 : w[i] >= 0x10	 ? 4
+						 : 0;
 		     shift >= 0; shift -= 4)
 			*o++ = hex[(w[i] >> shift) & 0xf];
 	}

@@ -6,21 +6,18 @@
 #include "svcsensor/common.h"
 
 static const char *const names[VERDICT__COUNT] = {
-	[VERDICT_UNKNOWN_SOURCE_IP] = "UNKNOWN_SOURCE_IP",
-	[VERDICT_UNKNOWN_DESTINATION_IP] = "UNKNOWN_DESTINATION_IP",
-	[VERDICT_UNKNOWN_PROTOCOL] = "UNKNOWN_PROTOCOL",
-	[VERDICT_DNS_TLS_APPLICATION] = "DNS_TLS_APPLICATION",
-	[VERDICT_PROTOCOL_NEVER_USED] = "PROTOCOL_NEVER_USED",
-	[VERDICT_NONE] = "NONE",
+    [VERDICT_UNKNOWN_SOURCE_IP] = "UNKNOWN_SOURCE_IP",
+    [VERDICT_UNKNOWN_DESTINATION_IP] = "UNKNOWN_DESTINATION_IP",
+    [VERDICT_UNKNOWN_PROTOCOL] = "UNKNOWN_PROTOCOL",
+    [VERDICT_DNS_TLS_APPLICATION] = "DNS_TLS_APPLICATION",
+    [VERDICT_PROTOCOL_NEVER_USED] = "PROTOCOL_NEVER_USED",
+    [VERDICT_NONE] = "NONE",
 };
 
 static const char *const weights[VERDICT__COUNT] = {
-	[VERDICT_UNKNOWN_SOURCE_IP] = "major",
-	[VERDICT_UNKNOWN_DESTINATION_IP] = "major",
-	[VERDICT_UNKNOWN_PROTOCOL] = "minor",
-	[VERDICT_DNS_TLS_APPLICATION] = "minor",
-	[VERDICT_PROTOCOL_NEVER_USED] = "major",
-	[VERDICT_NONE] = "",
+    [VERDICT_UNKNOWN_SOURCE_IP] = "major",   [VERDICT_UNKNOWN_DESTINATION_IP] = "major",
+    [VERDICT_UNKNOWN_PROTOCOL] = "minor",    [VERDICT_DNS_TLS_APPLICATION] = "minor",
+    [VERDICT_PROTOCOL_NEVER_USED] = "major", [VERDICT_NONE] = "",
 };
 
 const char *verdict__name(enum verdict v)
@@ -71,9 +68,9 @@ bool verdict__allowed(const struct svc_config *c, const char *src_key, const cha
 	return false;
 }
 
-enum verdict verdict__judge(const struct svcmap *m, const struct svc_config *c,
-			    const char *src_key, const char *dst_key, const char *app_name,
-			    const char *master_name, bool *allowed)
+enum verdict verdict__judge(const struct svcmap *m, const struct svc_config *c, const char *src_key,
+			    const char *dst_key, const char *app_name, const char *master_name,
+			    bool *allowed)
 {
 	enum verdict v;
 
