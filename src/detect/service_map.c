@@ -1017,7 +1017,7 @@ static int load_sources(const char *path, struct svcmap *m, const json_t *source
 {
 	const char *sk, *dk, *ak;
 	json_t *sv, *dv, *av;
-	struct jpath w1, w2, w3;
+	struct jpath w1 = {{0}}, w2 = {{0}}, w3 = {{0}};
 	int err;
 
 	json_object_foreach((json_t *)sources, sk, sv)
