@@ -215,9 +215,8 @@ static struct entries map_entries(const char *path)
 	return e;
 }
 
-static void expect_entry(const struct entries *e, const char *src, const char *dst,
-			 const char *app, uint64_t flows, uint64_t bytes, uint64_t first_ms,
-			 uint64_t last_ms)
+static void expect_entry(const struct entries *e, const char *src, const char *dst, const char *app,
+			 uint64_t flows, uint64_t bytes, uint64_t first_ms, uint64_t last_ms)
 {
 	for (size_t i = 0; i < e->n; i++) {
 		const struct entry *x = &e->v[i];
@@ -261,6 +260,7 @@ static void addr_of(const char *text, uint8_t out[16])
 /* nfstream's to_csv() of six flows, written by hand: nfstream's column list in its order (no
  * statistical or splt columns), every text field quoted, a quote inside one escaped as \" (what
  * nfstream's csv_converter does), commas inside quoted user_agent and content_type. */
+/* clang-format off */
 static const char nfstream_csv[] =
 	"id,expiration_id,src_ip,src_mac,src_oui,src_port,dst_ip,dst_mac,dst_oui,dst_port,"
 	"protocol,ip_version,vlan_id,tunnel_id,bidirectional_first_seen_ms,"
@@ -308,6 +308,7 @@ static const char nfstream_csv[] =
 	"1700000010000,1700000012000,2000,8,1000,1700000010000,1700000011999,1999,4,300,"
 	"1700000010001,1700000012000,1999,4,700,"
 	"\"TLS.YouTube\",\"Media\",0,6,\"www.youtube.com\",\"\",\"\",\"\",\"\"\n";
+/* clang-format on */
 
 /* The map worked out by hand from nfstream_csv with the default local networks (10/8,
  * 172.16/12, 192.168/16, fc00::/7, fe80::/10; everything else is "remote"). */
@@ -320,10 +321,8 @@ static void expect_nfstream_map(const struct entries *e)
 	/* rows 1 and 5: bytes 15000 + 1000 */
 	expect_entry(e, "192.168.1.10", "remote", "TLS.YouTube", 2, 16000, 1700000001000,
 		     1700000012000);
-	expect_entry(e, "192.168.1.20", "192.168.1.1", "DNS", 1, 150, 1700000002000,
-		     1700000002010);
-	expect_entry(e, "fd00::5", "remote", "QUIC.YouTube", 1, 9000, 1700000003000,
-		     1700000004000);
+	expect_entry(e, "192.168.1.20", "192.168.1.1", "DNS", 1, 150, 1700000002000, 1700000002010);
+	expect_entry(e, "fd00::5", "remote", "QUIC.YouTube", 1, 9000, 1700000003000, 1700000004000);
 }
 
 /* ---- (a) the key test: CSV learning = packet learning -------------------------------------- */
@@ -332,16 +331,15 @@ Test(flows_in, learn_from_own_csv_equals_learn_from_packets, .timeout = 120)
 {
 	const char *pcap = pcap_path("baseline.pcap");
 	char *err;
-	const char *learn_pcap[] = {"--learn", "-q",     "-r",       pcap,   "-m",
-				    "A.json",  "-o",     "flows.csv", "--print", "none",
+	const char *learn_pcap[] = {"--learn",	"-q",	 "-r",	      pcap,	 "-m",
+				    "A.json",	"-o",	 "flows.csv", "--print", "none",
 				    "--report", "a.txt", NULL};
 	int rc = run_sensor(learn_pcap, &err);
 	cr_assert_eq(rc, 0, "learn from pcap: exit %d\n%s", rc, err);
 	free(err);
 
-	const char *learn_csv[] = {"--learn",  "--flows-in", "flows.csv", "-m",
-				   "B.json",   "--print",    "none",      "--report",
-				   "b.txt",    NULL};
+	const char *learn_csv[] = {"--learn", "--flows-in", "flows.csv", "-m",	  "B.json",
+				   "--print", "none",	    "--report",	 "b.txt", NULL};
 	rc = run_sensor(learn_csv, &err);
 	cr_assert_eq(rc, 0, "learn from CSV: exit %d\n%s", rc, err);
 
@@ -391,8 +389,8 @@ Test(flows_in, nfstream_csv_learns_the_map_by_hand)
 {
 	char *err;
 	write_file(tmp_path("nf.csv"), nfstream_csv);
-	const char *args[] = {"--learn", "--flows-in", "nf.csv", "-m", "map.json", "--print",
-			      "none", "--report", "r.txt", NULL};
+	const char *args[] = {"--learn", "--flows-in", "nf.csv",   "-m",    "map.json",
+			      "--print", "none",       "--report", "r.txt", NULL};
 	int rc = run_sensor(args, &err);
 	cr_assert_eq(rc, 0, "exit %d\n%s", rc, err);
 	cr_expect(strstr(err, "svcsensor: nf.csv: 6 rows learned, 0 rejected\n"), "%s", err);
@@ -519,6 +517,7 @@ Test(flows_in, bad_rows_counted_and_reported_with_their_line)
 {
 	struct records r = {0};
 	struct flows_in_stats st;
+	/* clang-format off */
 	write_file(tmp_path("bad.csv"),
 		   "src_ip,dst_ip,application_name,src_port,bidirectional_bytes,note\n" /* 1 */
 		   "10.0.0.1,10.0.0.2,DNS,53,10,\"two\n"                               /* 2 */
@@ -532,6 +531,7 @@ Test(flows_in, bad_rows_counted_and_reported_with_their_line)
 		   "\n"                                    /* 10: blank, not a row */
 		   "10.0.0.300,10.0.0.2,DNS,53,10,x\n"     /* 11: bad address */
 		   "10.0.0.5,10.0.0.6,HTTP,80,20,ok\n");   /* 12: good again */
+	/* clang-format on */
 	cap_begin();
 	int rc = flows_in__read(tmp_path("bad.csv"), keep_record, &r, &st);
 	const char *err = cap_end();
@@ -545,13 +545,13 @@ Test(flows_in, bad_rows_counted_and_reported_with_their_line)
 	cr_expect_eq(r.v[1].bytes[0], 20);
 	cr_expect_eq(count_lines(err), 7, "%s", err);
 	static const char *const want[] = {
-		"bad.csv:4: 5 fields, the header has 6\n",
-		"bad.csv:5: dst_ip is empty\n",
-		"bad.csv:6: src_ip is IPv4 but dst_ip is IPv6\n",
-		"bad.csv:7: src_port: \"70000\" is not a whole number from 0 to 65535\n",
-		"bad.csv:8: bidirectional_bytes: \"12abc\" is not a whole number",
-		"bad.csv:9: malformed quoting",
-		"bad.csv:11: src_ip: \"10.0.0.300\" is not an IPv4 or IPv6 address\n",
+	    "bad.csv:4: 5 fields, the header has 6\n",
+	    "bad.csv:5: dst_ip is empty\n",
+	    "bad.csv:6: src_ip is IPv4 but dst_ip is IPv6\n",
+	    "bad.csv:7: src_port: \"70000\" is not a whole number from 0 to 65535\n",
+	    "bad.csv:8: bidirectional_bytes: \"12abc\" is not a whole number",
+	    "bad.csv:9: malformed quoting",
+	    "bad.csv:11: src_ip: \"10.0.0.300\" is not an IPv4 or IPv6 address\n",
 	};
 	for (size_t i = 0; i < SVC_ARRAY_LEN(want); i++)
 		cr_expect(strstr(err, want[i]), "no \"%s\" in:\n%s", want[i], err);
@@ -575,8 +575,7 @@ Test(flows_in, only_the_first_bad_rows_are_reported)
 	cr_expect_eq(st.rejected, 25);
 	cr_expect_eq(st.accepted, 1);
 	cr_expect_eq(count_lines(err), FLOWS_IN_REPORT_MAX, "%s", err);
-	cr_expect(strstr(err, "many.csv:11: src_ip") && strstr(err, "further bad rows"), "%s",
-		  err);
+	cr_expect(strstr(err, "many.csv:11: src_ip") && strstr(err, "further bad rows"), "%s", err);
 	cr_expect_not(strstr(err, "many.csv:12:"), "%s", err);
 }
 
@@ -635,8 +634,8 @@ Test(flows_in, cli_bad_files)
 					"10.0.0.999,10.0.0.2,DNS,100\n"
 					"10.0.0.1,10.0.0.3,HTTP,50\n"
 					"10.0.0.1,8.8.8.8,DNS.Google,70\n");
-	const char *args[] = {"--learn", "--flows-in", "bad.csv", "-m", "map.json", "--print",
-			      "none", "--report", "r.txt", NULL};
+	const char *args[] = {"--learn", "--flows-in", "bad.csv",  "-m",    "map.json",
+			      "--print", "none",       "--report", "r.txt", NULL};
 	rc = run_sensor(args, &err);
 	cr_expect_eq(rc, 1, "exit %d\n%s", rc, err);
 	cr_expect(strstr(err, "svcsensor: bad.csv:3: src_ip: \"10.0.0.999\""), "%s", err);
@@ -673,8 +672,8 @@ Test(flows_in, cli_rules)
 
 	/* a header and no rows: an empty map is saved, exit 0 */
 	write_file(tmp_path("head.csv"), "src_ip,dst_ip,application_name\n");
-	const char *head[] = {"--learn", "--flows-in", "head.csv", "-m", "empty.json", "--report",
-			      "r.txt", NULL};
+	const char *head[] = {"--learn",    "--flows-in", "head.csv", "-m",
+			      "empty.json", "--report",	  "r.txt",    NULL};
 	rc = run_sensor(head, &err);
 	cr_expect_eq(rc, 0, "exit %d\n%s", rc, err);
 	cr_expect(strstr(err, "head.csv: 0 rows learned, 0 rejected"), "%s", err);
@@ -684,8 +683,8 @@ Test(flows_in, cli_rules)
 	free(e.v);
 
 	/* learning twice from the file adds to the map that is there (counters double) */
-	const char *learn[] = {"--learn", "--flows-in", "nf.csv", "-m", "map.json", "--print",
-			       "none", "--report", "r.txt", NULL};
+	const char *learn[] = {"--learn", "--flows-in", "nf.csv",   "-m",    "map.json",
+			       "--print", "none",	"--report", "r.txt", NULL};
 	for (int i = 0; i < 2; i++) {
 		rc = run_sensor(learn, &err);
 		cr_assert_eq(rc, 0, "exit %d\n%s", rc, err);

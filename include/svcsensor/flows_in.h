@@ -28,7 +28,7 @@
 #define FLOWS_IN_REPORT_MAX 10
 
 struct flows_in_stats {
-	uint64_t rows;     /* data rows seen (blank lines are not rows) */
+	uint64_t rows;	   /* data rows seen (blank lines are not rows) */
 	uint64_t accepted; /* rows handed to fn */
 	uint64_t rejected; /* bad rows: not handed to fn */
 };

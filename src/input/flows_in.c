@@ -46,27 +46,27 @@ enum col {
 };
 
 static const char *const col_names[COL__COUNT] = {
-	[COL_SRC_IP] = "src_ip",
-	[COL_DST_IP] = "dst_ip",
-	[COL_APP] = "application_name",
-	[COL_SRC_PORT] = "src_port",
-	[COL_DST_PORT] = "dst_port",
-	[COL_PROTO] = "protocol",
-	[COL_IPVER] = "ip_version",
-	[COL_VLAN] = "vlan_id",
-	[COL_FIRST] = "bidirectional_first_seen_ms",
-	[COL_LAST] = "bidirectional_last_seen_ms",
-	[COL_BI_PKTS] = "bidirectional_packets",
-	[COL_BI_BYTES] = "bidirectional_bytes",
-	[COL_S2D_PKTS] = "src2dst_packets",
-	[COL_S2D_BYTES] = "src2dst_bytes",
-	[COL_D2S_PKTS] = "dst2src_packets",
-	[COL_D2S_BYTES] = "dst2src_bytes",
-	[COL_SERVER] = "requested_server_name",
-	[COL_CATEGORY] = "application_category_name",
-	[COL_GUESSED] = "application_is_guessed",
-	[COL_END_REASON] = "end_reason",
-	[COL_EXPIRATION] = "expiration_id",
+    [COL_SRC_IP] = "src_ip",
+    [COL_DST_IP] = "dst_ip",
+    [COL_APP] = "application_name",
+    [COL_SRC_PORT] = "src_port",
+    [COL_DST_PORT] = "dst_port",
+    [COL_PROTO] = "protocol",
+    [COL_IPVER] = "ip_version",
+    [COL_VLAN] = "vlan_id",
+    [COL_FIRST] = "bidirectional_first_seen_ms",
+    [COL_LAST] = "bidirectional_last_seen_ms",
+    [COL_BI_PKTS] = "bidirectional_packets",
+    [COL_BI_BYTES] = "bidirectional_bytes",
+    [COL_S2D_PKTS] = "src2dst_packets",
+    [COL_S2D_BYTES] = "src2dst_bytes",
+    [COL_D2S_PKTS] = "dst2src_packets",
+    [COL_D2S_BYTES] = "dst2src_bytes",
+    [COL_SERVER] = "requested_server_name",
+    [COL_CATEGORY] = "application_category_name",
+    [COL_GUESSED] = "application_is_guessed",
+    [COL_END_REASON] = "end_reason",
+    [COL_EXPIRATION] = "expiration_id",
 };
 
 /* Longest value kept per column: more than any field read needs (the server name is the
@@ -79,14 +79,14 @@ struct reader {
 	void *ctx;
 	struct flows_in_stats *st;
 
-	uint64_t line;     /* line being fed, from 1 */
+	uint64_t line;	   /* line being fed, from 1 */
 	uint64_t row_line; /* line where the current row starts */
-	bool row_open;     /* a row has begun and not ended */
+	bool row_open;	   /* a row has begun and not ended */
 	bool header_done;
-	bool nfstream;     /* nfstream's to_csv() dialect: \" inside quotes */
+	bool nfstream; /* nfstream's to_csv() dialect: \" inside quotes */
 	int col_of_field_cap;
-	size_t n_header;   /* fields in the header */
-	int *col_of_field; /* header field index -> enum col, or -1 */
+	size_t n_header;	  /* fields in the header */
+	int *col_of_field;	  /* header field index -> enum col, or -1 */
 	int field_of[COL__COUNT]; /* enum col -> header field index, or -1 */
 
 	/* the current row */
@@ -103,7 +103,7 @@ struct reader {
 
 /* One bad row: counted, and reported while under the limit. */
 static void bad_row(struct reader *r, uint64_t line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void bad_row(struct reader *r, uint64_t line, const char *fmt, ...)
 {
 	r->st->rows++;
@@ -161,8 +161,8 @@ static void header_end(struct reader *r)
 			off += (size_t)snprintf(missing + off, sizeof(missing) - off, "%s%s",
 						off ? ", " : "", col_names[c]);
 	if (off) {
-		svc_err("%s:%" PRIu64 ": header has no %s column (required: src_ip, dst_ip, "
-			"application_name)",
+		svc_err("%s:%" PRIu64 ": header has no %s column (a flow CSV needs src_ip, dst_ip "
+			"and application_name)",
 			r->path, r->row_line, missing);
 		r->err = -EINVAL;
 		return;
@@ -246,20 +246,20 @@ static void text_copy(char *dst, size_t size, const char *src)
 
 /* Numeric columns: the range each accepts. */
 static const uint64_t col_max[COL__COUNT] = {
-	[COL_SRC_PORT] = 65535,
-	[COL_DST_PORT] = 65535,
-	[COL_PROTO] = 255,
-	[COL_IPVER] = 6,
-	[COL_VLAN] = 65535,
-	/* ms: so that ms * 1000 fits in 64 bits */
-	[COL_FIRST] = UINT64_MAX / SVC_US_PER_MS,
-	[COL_LAST] = UINT64_MAX / SVC_US_PER_MS,
-	[COL_BI_PKTS] = UINT64_MAX,
-	[COL_BI_BYTES] = UINT64_MAX,
-	[COL_S2D_PKTS] = UINT64_MAX,
-	[COL_S2D_BYTES] = UINT64_MAX,
-	[COL_D2S_PKTS] = UINT64_MAX,
-	[COL_D2S_BYTES] = UINT64_MAX,
+    [COL_SRC_PORT] = 65535,
+    [COL_DST_PORT] = 65535,
+    [COL_PROTO] = 255,
+    [COL_IPVER] = 6,
+    [COL_VLAN] = 65535,
+    /* ms: so that ms * 1000 fits in 64 bits */
+    [COL_FIRST] = UINT64_MAX / SVC_US_PER_MS,
+    [COL_LAST] = UINT64_MAX / SVC_US_PER_MS,
+    [COL_BI_PKTS] = UINT64_MAX,
+    [COL_BI_BYTES] = UINT64_MAX,
+    [COL_S2D_PKTS] = UINT64_MAX,
+    [COL_S2D_BYTES] = UINT64_MAX,
+    [COL_D2S_PKTS] = UINT64_MAX,
+    [COL_D2S_BYTES] = UINT64_MAX,
 };
 
 /* Per-direction counters from what the file has; the bidirectional column fills a missing
@@ -351,7 +351,8 @@ static void row_end(struct reader *r)
 	text_copy(rec->server_name, sizeof(rec->server_name), r->val[COL_SERVER]);
 
 	if (num[COL_LAST] && num[COL_LAST] < num[COL_FIRST]) {
-		bad_row(r, line, "bidirectional_last_seen_ms is before bidirectional_first_seen_ms");
+		bad_row(r, line,
+			"bidirectional_last_seen_ms is before bidirectional_first_seen_ms");
 		return;
 	}
 	rec->first_us = num[COL_FIRST] * SVC_US_PER_MS;
@@ -468,7 +469,7 @@ int flows_in__read(const char *path, flows_in_fn fn, void *ctx, struct flows_in_
 	char *buf = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	int rc = 0;
+	int rc = 0, read_errno;
 
 	if (!st)
 		st = &dummy;
@@ -498,7 +499,7 @@ int flows_in__read(const char *path, flows_in_fn fn, void *ctx, struct flows_in_
 		goto cleanup;
 	}
 
-	while ((n = getline(&buf, &cap, f)) > 0) {
+	while ((errno = 0, n = getline(&buf, &cap, f)) > 0) {
 		r->line++;
 		if (!r->row_open && !blank(buf, (size_t)n)) {
 			r->row_open = true;
@@ -522,7 +523,11 @@ int flows_in__read(const char *path, flows_in_fn fn, void *ctx, struct flows_in_
 				goto cleanup_parser;
 			}
 			/* Drop the row, start again at the next line. */
-			bad_row(r, r->row_line, "malformed quoting (line %" PRIu64 ")", r->line);
+			if (r->row_line == r->line)
+				bad_row(r, r->line, "malformed quoting");
+			else
+				bad_row(r, r->row_line, "malformed quoting (at line %" PRIu64 ")",
+					r->line);
 			row_reset(r);
 			csv_free(&p);
 			if (csv_init(&p, opts) != 0) {
@@ -532,13 +537,19 @@ int flows_in__read(const char *path, flows_in_fn fn, void *ctx, struct flows_in_
 			}
 		}
 	}
+	read_errno = errno;
 	if (ferror(f)) {
-		svc_err("%s:%" PRIu64 ": read error: %s", path, r->line + 1, strerror(errno));
+		if (r->line)
+			svc_err("%s:%" PRIu64 ": read error: %s", path, r->line + 1,
+				strerror(read_errno));
+		else
+			svc_err("%s: cannot read flow CSV: %s", path, strerror(read_errno));
 		rc = -EIO;
 	} else if (!r->err && !r->stop && csv_fini(&p, on_field, on_row, r) != 0) {
 		/* The last row's quote never closed (it took every line after it). */
 		if (r->header_done)
-			bad_row(r, r->row_line, "quoted field not closed before the end of the file");
+			bad_row(r, r->row_line,
+				"quoted field not closed before the end of the file");
 		else {
 			svc_err("%s:%" PRIu64 ": header: quoted field not closed", path,
 				r->row_line);

@@ -37,7 +37,8 @@ static int poll_outside(struct learn_ctx *c)
 			detector__request_reload(c->det);
 		} else {
 			if (!c->stopped)
-				fprintf(stderr, "%s: stopping: saving what was learned\n", SVC_PROG);
+				fprintf(stderr, "%s: stopping: saving what was learned\n",
+					SVC_PROG);
 			c->stopped = true;
 		}
 	}
