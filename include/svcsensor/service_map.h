@@ -15,8 +15,9 @@
  *    "sources": {"10.42.0.130": {"10.42.0.1": {"DNS": {"flows": 12, "bytes": 3400,
  *                                                      "first_seen_ms": 1700000000000,
  *                                                      "last_seen_ms": 1700000009000}}}}}
- * Counters may be left out of a hand-written file (they are then 0); an empty destination
- * object ("10.42.0.5": {}) makes a known source / pair with no application yet. */
+ * Counters may be left out of a hand-written file (they are then 0). An empty object makes a
+ * known source with no destination ("10.42.0.5": {}) or a known pair with no application
+ * ("10.42.0.5": {"10.42.0.1": {}}); both survive a save. */
 #ifndef SVCSENSOR_SERVICE_MAP_H
 #define SVCSENSOR_SERVICE_MAP_H
 
@@ -29,8 +30,11 @@
 
 #define HOSTKEY_LEN 48 /* "remote", an IPv6 address, or "2001:db8::/48" */
 
-/* Host key of an address (SPEC.md, Host keys): inside local_networks its text form; otherwise
- * "remote", or the address / prefix per remote_mode. Writes a NUL-terminated key into out. */
+/* Host key of an address (SPEC.md, Host keys): inside local_networks its text form (as
+ * inet_ntop writes it); otherwise "remote" (REMOTE_COLLAPSE), the address (REMOTE_ADDRESS) or
+ * the masked prefix "203.0.113.0/24", "2001:db8::/48" (REMOTE_PREFIX). IPv4 networks match
+ * ipver 4 addresses only, IPv6 networks ipver 6. Writes a NUL-terminated key into out. Per-flow
+ * cost: no allocation, no lock, no syscall (~15 ns). */
 void hostkey__of(const struct svc_config *c, const uint8_t addr[16], uint8_t ipver,
 		 char out[HOSTKEY_LEN]);
 
@@ -52,8 +56,10 @@ void svcmap__free(struct svcmap *m); /* not while readers may hold it: see svcma
  * printed (the caller decides whether that is an error). The caller keeps its old map on NULL. */
 struct svcmap *svcmap__load(const char *path, bool *missing);
 
-/* Write the map to path atomically (temporary file in the same directory, fsync, rename).
- * 0 or negative errno after one line on stderr. The old file stays whole on any failure. */
+/* Write the map to path atomically (temporary file in the same directory, fflush + fsync,
+ * rename, fsync of the directory), mode 0644, sorted by key so that saves diff well.
+ * 0 or negative errno after one line on stderr naming path and reason; the old file stays
+ * whole and no temporary file is left on any failure. Blocks on disk I/O. */
 int svcmap__save(const struct svcmap *m, const char *path);
 
 /* Add one observation (learn mode; single writer): flows + 1, bytes + bytes, first/last widened
