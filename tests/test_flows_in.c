@@ -35,14 +35,26 @@ static void setup(void)
 	cr_assert_not_null(mkdtemp(tmpdir));
 }
 
-static void teardown(void)
+static void rm_tmpdir(void)
 {
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", tmpdir);
+}
+
+static void teardown(void)
+{
+	rm_tmpdir();
 	rcu_unregister_thread();
 }
+
+/* cr_skip_test ends the test without .fini: clean up first. */
+#define SKIP(...)                                                                                  \
+	do {                                                                                       \
+		rm_tmpdir();                                                                       \
+		cr_skip_test(__VA_ARGS__);                                                         \
+	} while (0)
 
 TestSuite(flows_in, .init = setup, .fini = teardown);
 
@@ -117,9 +129,9 @@ static const char *sensor_bin(void)
 {
 	const char *bin = getenv("SVCSENSOR_BIN");
 	if (!bin || !bin[0])
-		cr_skip_test("SVCSENSOR_BIN is not set (make test sets it)");
+		SKIP("SVCSENSOR_BIN is not set (make test sets it)");
 	if (access(bin, X_OK) != 0)
-		cr_skip_test("SVCSENSOR_BIN=%s is not an executable", bin);
+		SKIP("SVCSENSOR_BIN=%s is not an executable", bin);
 	return bin;
 }
 
@@ -172,7 +184,7 @@ static const char *pcap_path(const char *name)
 	}
 	static char abs_path[PATH_MAX];
 	if (access(path, R_OK) != 0 || !realpath(path, abs_path)) /* the run is in tmpdir */
-		cr_skip_test("pcaps/%s not found", name);
+		SKIP("pcaps/%s not found", name);
 	return abs_path;
 }
 
