@@ -174,6 +174,7 @@ for wl in ("dpi", "gateway"):
     P("== offline %s: %s packets, %s flows (%s concurrent), %.1f pkts/flow, avg frame %.0f B, %.0f MB ==" % (
         wl, f"{npk:,}", f"{nfl:,}", f"{meta['concurrent_flows']:,}", meta["pkts_per_flow"], meta["avg_frame"],
         meta["pcap_bytes"] / 1e6))
+    P("(ndpiReader reads a pcap with one thread: -n is ignored for files in nDPI 4.2)")
     P("%-15s %8s %8s %8s %8s %9s %9s %10s %10s" % ("tool", "wall s", "cpu s", "Mpps", "Gbit/s", "kflows/s",
                                                  "RSS MB", "x ndpiRdr", "x floor"))
     res = {}
@@ -228,10 +229,12 @@ for prof in ("hold-idle", "hold-detect"):
     P("")
     P("== memory %s: flows %s (DNS/NTP answered)" % (prof, label) if prof == "hold-idle" else
       "== memory %s: flows %s (TCP handshake + unknown payload, or one unknown UDP datagram)" % (prof, label))
-    P("%-15s %10s %9s %8s %12s %10s %10s" % ("tool", "flows", "RSS MB", "wall s", "B/flow", "evicted", "ended"))
+    P("%-15s %10s %9s %8s %12s %12s %10s %10s" % ("tool", "flows", "RSS MB", "wall s", "B/flow",
+                                                   "B/flow marg", "evicted", "ended"))
     res = {}
     for t in ("svcsensor -t1", "ndpiReader"):
         base = group("memory", "mem-%s-1000" % prof, t)
+        prev = None
         for n in ns:
             g = group("memory", "mem-%s-%d" % (prof, n), t)
             if g is None:
@@ -244,6 +247,12 @@ for prof in ("hold-idle", "hold-detect"):
             if n > 1000 and base and "rss_kb" in base:
                 bpf = (g["rss_kb"] - base["rss_kb"]) * 1024 / (n - 1000)
             g["bytes_per_flow"] = bpf
+            # marginal cost between this size and the previous one: fixed costs cancel
+            marg = None
+            if prev and n > 1000 and prev[0] > 1000:
+                marg = (g["rss_kb"] - prev[1]) * 1024 / (n - prev[0])
+            g["bytes_per_flow_marginal"] = marg
+            prev = (n, g["rss_kb"])
             meta = workloads.get("mem-%s-%d" % (prof, n), {})
             g["expected_flows"] = meta.get("flows")
             ev = g.get("ended_evicted")
@@ -252,8 +261,8 @@ for prof in ("hold-idle", "hold-detect"):
                 if rs:
                     ev = rs.get("evicted", 0)
                     g["ended_evicted"] = ev
-            P("%-15s %10s %9.1f %8.3f %12s %10s %10s" % (
-                t, f"{n:,}", g["rss_kb"] / 1024, g["wall_s"], fmt(bpf, "%.0f"), fmt(ev, "%d"),
+            P("%-15s %10s %9.1f %8.3f %12s %12s %10s %10s" % (
+                t, f"{n:,}", g["rss_kb"] / 1024, g["wall_s"], fmt(bpf, "%.0f"), fmt(marg, "%.0f"), fmt(ev, "%d"),
                 fmt(g.get("flows_ended"), "%d")))
     for s in [x for x in skipped if x["section"] == "memory" and x["item"].startswith(prof + " ")]:
         P("%-15s skipped: %s" % (s["item"].split(" ", 1)[1], s["reason"]))
