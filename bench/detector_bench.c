@@ -30,10 +30,22 @@
 #include "svcsensor/service_map.h"
 
 static const char *const remote_apps[] = {
-	"TLS.YouTube",	  "TLS.NetFlix",       "TLS.Google",  "QUIC.YouTube",
-	"TLS.Facebook",	  "TLS.Amazon",	       "TLS.AmazonVideo", "TLS.Microsoft",
-	"TLS.Microsoft365", "TLS.Spotify",     "TLS.WhatsApp", "TLS.Instagram",
-	"HTTP",		  "TLS",	       "QUIC.Google", "NTP",
+    "TLS.YouTube",
+    "TLS.NetFlix",
+    "TLS.Google",
+    "QUIC.YouTube",
+    "TLS.Facebook",
+    "TLS.Amazon",
+    "TLS.AmazonVideo",
+    "TLS.Microsoft",
+    "TLS.Microsoft365",
+    "TLS.Spotify",
+    "TLS.WhatsApp",
+    "TLS.Instagram",
+    "HTTP",
+    "TLS",
+    "QUIC.Google",
+    "NTP",
 };
 static const char *const dns_apps[] = {"DNS", "DNS.Google", "DNS.YouTube", "DNS.NetFlix"};
 #define N_REMOTE (sizeof(remote_apps) / sizeof(remote_apps[0]))
@@ -196,7 +208,8 @@ int main(int argc, char **argv)
 		if (anomaly && !(x & 0x100))
 			set_app(r, dns ? "DNS.TikTok" : "TLS.TikTok");
 		else
-			set_app(r, dns ? dns_apps[(x >> 24) % N_DNS] : remote_apps[(x >> 24) % N_REMOTE]);
+			set_app(r, dns ? dns_apps[(x >> 24) % N_DNS]
+				       : remote_apps[(x >> 24) % N_REMOTE]);
 		snprintf(r->server_name, sizeof r->server_name, "host%u.example.com", s);
 		anomalies_planned += (uint64_t)anomaly;
 	}
@@ -248,7 +261,8 @@ out:
 	config__free(&cfg);
 	detector__thread_unregister();
 	if (dir == tmpl) {
-		const char *files[] = {"map.json", "anomalies.log", "report.txt", "report.txt.json"};
+		const char *files[] = {"map.json", "anomalies.log", "report.txt",
+				       "report.txt.json"};
 		for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 			snprintf(path, sizeof path, "%s/%s", dir, files[i]);
 			unlink(path);

@@ -39,7 +39,6 @@ int main(int argc, char **argv)
 		}
 		pcap_close(p);
 	}
-	printf("packets %llu bytes %llu\n", (unsigned long long)packets,
-	       (unsigned long long)bytes);
+	printf("packets %llu bytes %llu\n", (unsigned long long)packets, (unsigned long long)bytes);
 	return 0;
 }

@@ -81,14 +81,30 @@ static inline double rnd_unit(void)
 /* Server names nDPI 4.2 maps to an application (TLS.<App>, QUIC.<App>, DNS.<App>, HTTP.<App>),
  * and a few it does not know (plain TLS / DNS / HTTP). */
 static const char *const names[] = {
-	"www.youtube.com",      "www.netflix.com",      "www.google.com",
-	"www.facebook.com",     "www.amazon.com",       "www.instagram.com",
-	"www.wikipedia.org",    "www.microsoft.com",    "outlook.office365.com",
-	"open.spotify.com",     "web.whatsapp.com",     "www.tiktok.com",
-	"zoom.us",              "www.dropbox.com",      "github.com",
-	"www.apple.com",        "www.linkedin.com",     "twitter.com",
-	"www.primevideo.com",   "api.telegram.org",     "cdn.example-shop.net",
-	"static.intranet-cdn.org", "files.example.com", "updates.vendor-a.io",
+    "www.youtube.com",
+    "www.netflix.com",
+    "www.google.com",
+    "www.facebook.com",
+    "www.amazon.com",
+    "www.instagram.com",
+    "www.wikipedia.org",
+    "www.microsoft.com",
+    "outlook.office365.com",
+    "open.spotify.com",
+    "web.whatsapp.com",
+    "www.tiktok.com",
+    "zoom.us",
+    "www.dropbox.com",
+    "github.com",
+    "www.apple.com",
+    "www.linkedin.com",
+    "twitter.com",
+    "www.primevideo.com",
+    "api.telegram.org",
+    "cdn.example-shop.net",
+    "static.intranet-cdn.org",
+    "files.example.com",
+    "updates.vendor-a.io",
 };
 #define N_NAMES (sizeof(names) / sizeof(names[0]))
 /* QUIC: names whose services speak it */
@@ -129,9 +145,9 @@ static uint8_t *putrnd(uint8_t *p, size_t n)
  * quic: ALPN h3, no session id, quic_transport_parameters. Returns its length. */
 static size_t build_client_hello(uint8_t *out, const char *sni, int quic)
 {
-	static const uint16_t suites[] = {0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c,
-					  0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c,
-					  0x009d, 0x002f, 0x0035};
+	static const uint16_t suites[] = {0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f,
+					  0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013,
+					  0xc014, 0x009c, 0x009d, 0x002f, 0x0035};
 	static const uint16_t sigalgs[] = {0x0403, 0x0804, 0x0401, 0x0503,
 					   0x0805, 0x0501, 0x0806, 0x0601};
 	size_t n = strlen(sni);
@@ -308,7 +324,7 @@ struct tmpl {
 	uint8_t name;
 	uint8_t data[1500];
 };
-static struct tmpl tls_ch[MAX_TLS_TMPL]; /* TLS records (header + ClientHello) */
+static struct tmpl tls_ch[MAX_TLS_TMPL];    /* TLS records (header + ClientHello) */
 static struct tmpl quic_init[MAX_TLS_TMPL]; /* complete QUIC v1 Initial UDP payloads */
 static struct tmpl tls_sh[16];
 static unsigned n_tls_ch, n_quic_init;
@@ -392,7 +408,8 @@ static size_t build_cert(uint8_t *out, const char *issuer_org, const char *issue
 	putrnd(tmp + 1, keylen);
 	m += der_put(p + n + m, 0x03, tmp, keylen + 1);
 	n += der_wrap(p + n, m, 0x30);
-	if (san) { /* [3] { SEQ { SEQ { OID subjectAltName, OCTET STRING { SEQ { dNSName } } } } } */
+	if (san) { /* [3] { SEQ { SEQ { OID subjectAltName, OCTET STRING { SEQ { dNSName } } } } }
+		    */
 		static const uint8_t oid_san[] = {0x55, 0x1d, 0x11};
 		uint8_t *e = p + n;
 		m = der_put(e, 0x06, oid_san, 3);
@@ -458,12 +475,11 @@ static size_t build_tls12_flight(uint8_t *out, const char *name)
 	n = build_cert(q + 3, "Let's Encrypt", "R3", name, name, 270);
 	put24(q, (uint32_t)n);
 	q += 3 + n;
-	n = build_cert(q + 3, "Internet Security Research Group", "ISRG Root X1", "R3", NULL,
-		       270);
+	n = build_cert(q + 3, "Internet Security Research Group", "ISRG Root X1", "R3", NULL, 270);
 	put24(q, (uint32_t)n);
 	q += 3 + n;
-	n = build_cert(q + 3, "Digital Signature Trust Co.", "DST Root CA X3", "ISRG Root X1",
-		       NULL, 526);
+	n = build_cert(q + 3, "Digital Signature Trust Co.", "DST Root CA X3", "ISRG Root X1", NULL,
+		       526);
 	put24(q, (uint32_t)n);
 	q += 3 + n;
 	hs[0] = 11;
@@ -508,8 +524,7 @@ static int hmac_sha256(const uint8_t *key, size_t klen, const uint8_t *msg, size
 }
 
 /* HKDF-Expand-Label (RFC 8446) with an empty context, output <= 32 bytes. */
-static int hkdf_expand_label(const uint8_t secret[32], const char *label, uint8_t *out,
-			     size_t len)
+static int hkdf_expand_label(const uint8_t secret[32], const char *label, uint8_t *out, size_t len)
 {
 	uint8_t info[64], t[32];
 	size_t ll = strlen(label) + 6, n = 0;
@@ -519,7 +534,7 @@ static int hkdf_expand_label(const uint8_t secret[32], const char *label, uint8_
 	memcpy(info + n, "tls13 ", 6);
 	memcpy(info + n + 6, label, ll - 6);
 	n += ll;
-	info[n++] = 0;    /* context */
+	info[n++] = 0;	  /* context */
 	info[n++] = 0x01; /* T(1) */
 	if (hmac_sha256(secret, 32, info, n, t))
 		return -1;
@@ -531,8 +546,9 @@ static int hkdf_expand_label(const uint8_t secret[32], const char *label, uint8_
  * 1250 bytes and protected as RFC 9001 section 5 says. Returns the UDP payload length. */
 static size_t build_quic_initial(uint8_t *out, const uint8_t *ch, size_t chlen)
 {
-	static const uint8_t salt[20] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
-					 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
+	static const uint8_t salt[20] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34,
+					 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8,
+					 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
 	const size_t total = 1250, pnlen = 2;
 	uint8_t dcid[8], prk[32], csec[32], key[16], iv[12], hp[16], mask[16];
 	uint8_t plain[1500], *p = out, *pn;
@@ -552,7 +568,7 @@ static size_t build_quic_initial(uint8_t *out, const uint8_t *ch, size_t chlen)
 	p += 8;
 	*p++ = 8;
 	p = putrnd(p, 8); /* scid */
-	*p++ = 0;         /* token length */
+	*p++ = 0;	  /* token length */
 	size_t hdr_len = (size_t)(p - out) + 2 + pnlen;
 	size_t payload_len = total - hdr_len; /* packet number excluded, tag included */
 	p = put16(p, 0x4000 | (uint32_t)(payload_len + pnlen));
@@ -643,19 +659,20 @@ static void oflush(void)
 /* ---------------------------------------------------------------- flows */
 
 enum kind { K_TLS, K_QUIC, K_DNS, K_HTTP, K_NTP, K_TCPUNK, K_UDPUNK, K__COUNT };
-static const char *const kind_names[K__COUNT] = {"tls", "quic", "dns", "http",
+static const char *const kind_names[K__COUNT] = {"tls", "quic",	       "dns",	     "http",
 						 "ntp", "tcp_unknown", "udp_unknown"};
 
 struct flow {
 	uint32_t cli, srv;
-	uint32_t seq[2]; /* next TCP sequence number, [0] client, [1] server */
+	uint32_t seq[2];     /* next TCP sequence number, [0] client, [1] server */
 	uint32_t step, data; /* packets sent; TCP: application data steps planned */
 	uint16_t sport, dport;
 	uint16_t vlan;
 	uint8_t kind, ipver, name, srv_local;
 	uint8_t tmpl;
 	uint8_t tls12; /* TLS: 1.2 handshake with the certificate chain in clear */
-	uint8_t hs;    /* TLS: handshake steps before the bulk */ /* hold-* profiles: stop after the opening packets */
+	uint8_t hs; /* TLS: handshake steps before the bulk */ /* hold-* profiles: stop after the
+								  opening packets */
 	uint16_t qid;
 };
 
@@ -670,7 +687,7 @@ static struct opts {
 } o;
 
 static uint64_t now_ns; /* virtual clock */
-static uint64_t dt_ns;  /* mean inter-packet time */
+static uint64_t dt_ns;	/* mean inter-packet time */
 static uint64_t st_packets, st_bytes, st_ipbytes, st_flows, st_kind_flows[K__COUNT];
 static uint64_t st_kind_pkts[K__COUNT], flow_serial;
 static uint16_t ip_id;
@@ -733,8 +750,12 @@ static uint8_t *pkt_begin(const struct flow *f, int dir, uint8_t proto, size_t l
 	uint8_t *rec = obuf + opos, *p = rec + 16;
 	*frame_out = rec;
 	/* Ethernet: client MACs 02:00:xx, gateway 02:aa:.. */
-	uint8_t cmac[6] = {0x02, 0x00, (uint8_t)(f->cli >> 24), (uint8_t)(f->cli >> 16),
-			   (uint8_t)(f->cli >> 8), (uint8_t)f->cli};
+	uint8_t cmac[6] = {0x02,
+			   0x00,
+			   (uint8_t)(f->cli >> 24),
+			   (uint8_t)(f->cli >> 16),
+			   (uint8_t)(f->cli >> 8),
+			   (uint8_t)f->cli};
 	static const uint8_t gmac[6] = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01};
 	memcpy(p, dir ? cmac : gmac, 6);
 	memcpy(p + 6, dir ? gmac : cmac, 6);
@@ -948,12 +969,13 @@ static void tcp_app_step(struct flow *f, uint32_t j)
 		return;
 	case K_HTTP:
 		if (j == 0) {
-			n = (size_t)snprintf((char *)b, sizeof b,
-					     "GET /static/%u HTTP/1.1\r\nHost: %s\r\nUser-Agent: "
-					     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36\r\n"
-					     "Accept: */*\r\nAccept-Encoding: gzip\r\n"
-					     "Connection: keep-alive\r\n\r\n",
-					     rnd_below(100000), names[f->name]);
+			n = (size_t)snprintf(
+			    (char *)b, sizeof b,
+			    "GET /static/%u HTTP/1.1\r\nHost: %s\r\nUser-Agent: "
+			    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36\r\n"
+			    "Accept: */*\r\nAccept-Encoding: gzip\r\n"
+			    "Connection: keep-alive\r\n\r\n",
+			    rnd_below(100000), names[f->name]);
 			emit_tcp(f, 0, TH_ACK | TH_PSH, b, n);
 		} else if (j == 1) {
 			emit_tcp(f, 1, TH_ACK, NULL, 0);
@@ -1072,8 +1094,8 @@ static enum kind pick_kind(void)
 	static const uint8_t mix_gw[K__COUNT] = {40, 20, 22, 5, 0, 3, 10};
 	static const uint8_t mix_idle[K__COUNT] = {0, 0, 75, 0, 25, 0, 0};
 	static const uint8_t mix_det[K__COUNT] = {0, 0, 0, 0, 0, 60, 40};
-	const uint8_t *m = o.profile == P_DPI	    ? mix_dpi
-			   : o.profile == P_GATEWAY ? mix_gw
+	const uint8_t *m = o.profile == P_DPI	      ? mix_dpi
+			   : o.profile == P_GATEWAY   ? mix_gw
 			   : o.profile == P_HOLD_IDLE ? mix_idle
 						      : mix_det;
 	uint32_t r = rnd_below(100), acc = 0;
@@ -1112,8 +1134,8 @@ static void flow_start(struct flow *f)
 		f->dport = 443;
 		f->srv = 1 + f->name * 16 + rnd_below(15);
 		f->tls12 = rnd_below(100) < (gw ? 30u : 70u);
-		f->hs = (uint8_t)(f->tls12 ? 5 + (tls12_flight[f->name].len + mss(f) - 1) / mss(f)
-					   : 6);
+		f->hs =
+		    (uint8_t)(f->tls12 ? 5 + (tls12_flight[f->name].len + mss(f) - 1) / mss(f) : 6);
 		f->data = f->hs + (gw ? long_len() : rnd_range(0, 2));
 		break;
 	case K_QUIC:
@@ -1218,15 +1240,16 @@ static int flow_next(struct flow *f)
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: gen_workload -o FILE [--profile dpi|gateway|hold-idle|hold-detect]\n"
-		"         [--flows N] [--packets N] [--seed S] [--ipv6-share F] [--vlan-share F]\n"
-		"         [--pps R] [--hold SECONDS] [--hosts N]\n"
-		"  --flows    concurrent flows (dpi, gateway) or flows opened (hold-*)\n"
-		"  --packets  total packets (dpi, gateway); hold-* ignore it\n"
-		"  --pps      virtual packet rate for timestamps\n"
-		"  --hold     hold-*: idle seconds after the last flow opened (one keep-alive flow)\n"
-		"  --hosts    local client addresses (10.0.0.0/8, fd00:0:42::/64)\n");
+	fprintf(
+	    stderr,
+	    "usage: gen_workload -o FILE [--profile dpi|gateway|hold-idle|hold-detect]\n"
+	    "         [--flows N] [--packets N] [--seed S] [--ipv6-share F] [--vlan-share F]\n"
+	    "         [--pps R] [--hold SECONDS] [--hosts N]\n"
+	    "  --flows    concurrent flows (dpi, gateway) or flows opened (hold-*)\n"
+	    "  --packets  total packets (dpi, gateway); hold-* ignore it\n"
+	    "  --pps      virtual packet rate for timestamps\n"
+	    "  --hold     hold-*: idle seconds after the last flow opened (one keep-alive flow)\n"
+	    "  --hosts    local client addresses (10.0.0.0/8, fd00:0:42::/64)\n");
 }
 
 static uint64_t parse_u64(const char *s, const char *what)
@@ -1264,13 +1287,18 @@ static double parse_share(const char *s, const char *what)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"flows", required_argument, 0, 'f'},	   {"packets", required_argument, 0, 'n'},
-		{"profile", required_argument, 0, 'p'},	   {"seed", required_argument, 0, 's'},
-		{"ipv6-share", required_argument, 0, '6'}, {"vlan-share", required_argument, 0, 'v'},
-		{"pps", required_argument, 0, 'r'},	   {"hold", required_argument, 0, 'H'},
-		{"hosts", required_argument, 0, 'h'},	   {"output", required_argument, 0, 'o'},
-		{"help", no_argument, 0, '?'},		   {0, 0, 0, 0}};
+	static const struct option lo[] = {{"flows", required_argument, 0, 'f'},
+					   {"packets", required_argument, 0, 'n'},
+					   {"profile", required_argument, 0, 'p'},
+					   {"seed", required_argument, 0, 's'},
+					   {"ipv6-share", required_argument, 0, '6'},
+					   {"vlan-share", required_argument, 0, 'v'},
+					   {"pps", required_argument, 0, 'r'},
+					   {"hold", required_argument, 0, 'H'},
+					   {"hosts", required_argument, 0, 'h'},
+					   {"output", required_argument, 0, 'o'},
+					   {"help", no_argument, 0, '?'},
+					   {0, 0, 0, 0}};
 	int c, set6 = 0, setv = 0, setr = 0;
 	o.flows = 20000;
 	o.packets = 1000000;
@@ -1417,17 +1445,16 @@ int main(int argc, char **argv)
 	}
 	static const char *const pnames[] = {"dpi", "gateway", "hold-idle", "hold-detect"};
 	double dur = (double)(now_ns - t0) / 1e9;
-	printf("{\"profile\":\"%s\",\"seed\":%llu,\"packets\":%llu,\"flows\":%llu,"
-	       "\"concurrent_flows\":%llu,\"bytes\":%llu,\"ip_bytes\":%llu,"
-	       "\"pcap_bytes\":%llu,\"duration_s\":%.3f,\"pkts_per_flow\":%.2f,"
-	       "\"avg_frame\":%.1f,\"ipv6_share\":%.3f,\"vlan_share\":%.3f,\"kinds\":{",
-	       pnames[o.profile], (unsigned long long)o.seed, (unsigned long long)st_packets,
-	       (unsigned long long)st_flows, (unsigned long long)o.flows,
-	       (unsigned long long)st_bytes, (unsigned long long)st_ipbytes,
-	       (unsigned long long)(24 + 16 * st_packets + st_bytes), dur,
-	       st_flows ? (double)st_packets / (double)st_flows : 0.0,
-	       st_packets ? (double)st_bytes / (double)st_packets : 0.0, o.ipv6_share,
-	       o.vlan_share);
+	printf(
+	    "{\"profile\":\"%s\",\"seed\":%llu,\"packets\":%llu,\"flows\":%llu,"
+	    "\"concurrent_flows\":%llu,\"bytes\":%llu,\"ip_bytes\":%llu,"
+	    "\"pcap_bytes\":%llu,\"duration_s\":%.3f,\"pkts_per_flow\":%.2f,"
+	    "\"avg_frame\":%.1f,\"ipv6_share\":%.3f,\"vlan_share\":%.3f,\"kinds\":{",
+	    pnames[o.profile], (unsigned long long)o.seed, (unsigned long long)st_packets,
+	    (unsigned long long)st_flows, (unsigned long long)o.flows, (unsigned long long)st_bytes,
+	    (unsigned long long)st_ipbytes, (unsigned long long)(24 + 16 * st_packets + st_bytes),
+	    dur, st_flows ? (double)st_packets / (double)st_flows : 0.0,
+	    st_packets ? (double)st_bytes / (double)st_packets : 0.0, o.ipv6_share, o.vlan_share);
 	for (int k = 0; k < K__COUNT; k++)
 		printf("%s\"%s\":{\"flows\":%llu,\"packets\":%llu}", k ? "," : "", kind_names[k],
 		       (unsigned long long)st_kind_flows[k], (unsigned long long)st_kind_pkts[k]);
