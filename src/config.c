@@ -6,6 +6,7 @@
  * that span several keys. The file is strict: an unknown key or a wrong type is an error, not a
  * warning, because a typo in a sensor's config silently running with a default is worse. */
 #include "svcsensor/config.h"
+#include "svcsensor/json_util.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -199,29 +200,6 @@ static const char *range_text(const struct opt *o, char *buf, size_t len)
 	else
 		snprintf(buf, len, "an integer from %lld to %lld", o->min, o->max);
 	return buf;
-}
-
-static const char *json_kind(const json_t *j)
-{
-	switch (json_typeof(j)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a real number";
-	case JSON_TRUE:
-		return "true";
-	case JSON_FALSE:
-		return "false";
-	case JSON_NULL:
-		return "null";
-	}
-	return "something else";
 }
 
 static int name_index(const char *const *names, size_t n, const char *s)
@@ -475,7 +453,7 @@ static int load_int(struct svc_config *c, const struct opt *o, const json_t *v,
 	char buf[64];
 	if (!json_is_integer(v))
 		return key_error(lc, o->name, "expected %s, got %s",
-				 range_text(o, buf, sizeof(buf)), json_kind(v));
+				 range_text(o, buf, sizeof(buf)), json_util__kind(v));
 	long long x = json_integer_value(v);
 	if (x < o->min || x > o->max)
 		return key_error(lc, o->name, "expected %s, got %lld",
@@ -493,7 +471,7 @@ static int load_cidrs(struct svc_config *c, const json_t *v, const struct load_c
 
 	if (!json_is_array(v))
 		return key_error(lc, key, "expected an array of CIDR strings, got %s",
-				 json_kind(v));
+				 json_util__kind(v));
 	n = json_array_size(v);
 	nets = calloc(n ? n : 1, sizeof(*nets));
 	if (!nets)
@@ -504,7 +482,7 @@ static int load_cidrs(struct svc_config *c, const json_t *v, const struct load_c
 		if (!s) {
 			free(nets);
 			return key_error(lc, key, "element %zu: expected a CIDR string, got %s", i,
-					 json_kind(e));
+					 json_util__kind(e));
 		}
 		if (config__parse_cidr(s, &nets[i]) != 0) {
 			free(nets);
@@ -528,7 +506,7 @@ static int load_names(struct svc_config *c, const json_t *v, const struct load_c
 	char **names;
 
 	if (!json_is_array(v))
-		return key_error(lc, key, "expected an array of names, got %s", json_kind(v));
+		return key_error(lc, key, "expected an array of names, got %s", json_util__kind(v));
 	n = json_array_size(v);
 	names = calloc(n ? n : 1, sizeof(*names));
 	if (!names)
@@ -540,7 +518,7 @@ static int load_names(struct svc_config *c, const json_t *v, const struct load_c
 			free_names(names, i);
 			return key_error(lc, key,
 					 "element %zu: expected a non-empty string, got %s", i,
-					 s ? "\"\"" : json_kind(e));
+					 s ? "\"\"" : json_util__kind(e));
 		}
 		names[i] = strdup(s);
 		if (!names[i]) {
@@ -565,7 +543,7 @@ static int load_allow(struct svc_config *c, const json_t *v, const struct load_c
 	if (!json_is_array(v))
 		return key_error(lc, key,
 				 "expected an array of {\"src\",\"dst\",\"app\"} objects, got %s",
-				 json_kind(v));
+				 json_util__kind(v));
 	n = json_array_size(v);
 	rules = calloc(n ? n : 1, sizeof(*rules));
 	if (!rules)
@@ -576,7 +554,7 @@ static int load_allow(struct svc_config *c, const json_t *v, const struct load_c
 		const json_t *mv;
 		if (!json_is_object(e)) {
 			err = key_error(lc, key, "element %zu: expected an object, got %s", i,
-					json_kind(e));
+					json_util__kind(e));
 			goto fail;
 		}
 		json_object_foreach((json_t *)e, mk, mv)
@@ -599,7 +577,7 @@ static int load_allow(struct svc_config *c, const json_t *v, const struct load_c
 				err = key_error(lc, key,
 						"element %zu: \"%s\" must be a non-empty string or "
 						"null, got %s",
-						i, mk, s ? "\"\"" : json_kind(mv));
+						i, mk, s ? "\"\"" : json_util__kind(mv));
 				goto fail;
 			}
 			if (config__set_str(field, s)) {
@@ -645,38 +623,38 @@ static int load_member(struct svc_config *c, const char *key, const json_t *v,
 		return load_int(c, o, v, lc);
 	case OPT_BOOL:
 		if (!json_is_boolean(v))
-			return key_error(lc, key, "expected true or false, got %s", json_kind(v));
+			return key_error(lc, key, "expected true or false, got %s", json_util__kind(v));
 		*(bool *)(void *)((char *)c + o->off) = json_is_true(v);
 		return 0;
 	case OPT_STR:
 		if (!s || !*s)
 			return key_error(lc, key, "expected a non-empty string, got %s",
-					 s ? "\"\"" : json_kind(v));
+					 s ? "\"\"" : json_util__kind(v));
 		return config__set_str(strp, s);
 	case OPT_STR_NULL:
 		if (json_is_null(v))
 			return config__set_str(strp, NULL);
 		if (!s)
 			return key_error(lc, key, "expected a string or null, got %s",
-					 json_kind(v));
+					 json_util__kind(v));
 		return config__set_str(strp, *s ? s : NULL);
 	case OPT_FANOUT:
 		if (!s || name_index(fanout_names, SVC_ARRAY_LEN(fanout_names), s) < 0)
 			return key_error(
 			    lc, key, "expected \"hash\", \"cpu\", \"qm\" or \"ebpf\", got %s%s%s",
-			    s ? "\"" : "", s ? s : json_kind(v), s ? "\"" : "");
+			    s ? "\"" : "", s ? s : json_util__kind(v), s ? "\"" : "");
 		return config__set_str(strp, s);
 	case OPT_PRINT:
 		if (!s || config__parse_print(s, &c->print) != 0)
 			return key_error(lc, key,
 					 "expected \"all\", \"anomalies\" or \"none\", got %s%s%s",
-					 s ? "\"" : "", s ? s : json_kind(v), s ? "\"" : "");
+					 s ? "\"" : "", s ? s : json_util__kind(v), s ? "\"" : "");
 		return 0;
 	case OPT_REMOTE_MODE:
 		if (!s || config__parse_remote_mode(s, &c->remote_mode) != 0)
 			return key_error(
 			    lc, key, "expected \"remote\", \"address\" or \"prefix\", got %s%s%s",
-			    s ? "\"" : "", s ? s : json_kind(v), s ? "\"" : "");
+			    s ? "\"" : "", s ? s : json_util__kind(v), s ? "\"" : "");
 		return 0;
 	case OPT_CIDRS:
 		return load_cidrs(c, v, lc, key);
@@ -777,7 +755,7 @@ int config__load(struct svc_config *c, const char *path)
 	}
 	if (!json_is_object(root)) {
 		svc_err("%s: expected a JSON object of settings at the top level, got %s", path,
-			json_kind(root));
+			json_util__kind(root));
 		err = -EINVAL;
 		goto cleanup;
 	}

@@ -1,28 +1,12 @@
 /* flowq.c - finished-flow queue: wfcqueue + batched splice + consumer wake-up. */
 #include "svcsensor/flowq.h"
+#include "svcsensor/tsan.h"
 
 #include <errno.h>
 #include <time.h>
 
-/* liburcu's atomics are inline assembly that ThreadSanitizer cannot see. The splice is a full
- * barrier (uatomic_xchg), so tell TSan about the edge it makes: everything a producer wrote
- * before flushing happens-before what the consumer does after taking. */
-#if defined(__SANITIZE_THREAD__)
-#define FLOWQ_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FLOWQ_TSAN 1
-#endif
-#endif
-#ifdef FLOWQ_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define tsan_acquire(a) __tsan_acquire(a)
-#define tsan_release(a) __tsan_release(a)
-#else
-#define tsan_acquire(a) ((void)(a))
-#define tsan_release(a) ((void)(a))
-#endif
+/* The splice is a full barrier (uatomic_xchg) that TSan cannot see: everything a producer
+ * wrote before flushing happens-before what the consumer does after taking (tsan.h). */
 
 int flowq__init(struct flowq *q)
 {

@@ -31,6 +31,8 @@
 #include <urcu/rculfhash.h>
 
 #include "svcsensor/service_map.h"
+#include "svcsensor/json_util.h"
+#include "svcsensor/tsan.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -55,18 +57,7 @@
 #define NAME_MAX_LEN 255		  /* host keys and application names */
 #define COUNTER_MAX ((uint64_t)INT64_MAX) /* what JSON readers (jansson) take back */
 
-#if defined(__SANITIZE_THREAD__)
-#define SVC_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SVC_TSAN 1
-#endif
-#endif
 #ifdef SVC_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define tsan_acquire(p) __tsan_acquire((void *)(p))
-#define tsan_release(p) __tsan_release((void *)(p))
 static char grace_sync; /* stands for "every read-side section that ended" */
 
 /* liburcu-cds 0.13 hands work to its resize worker thread (urcu workqueue: table creation,
@@ -80,9 +71,6 @@ const char *__tsan_default_suppressions(void)
 {
 	return "called_from_lib:liburcu-cds.so\n";
 }
-#else
-#define tsan_acquire(p) ((void)0)
-#define tsan_release(p) ((void)0)
 #endif
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -912,29 +900,6 @@ static void jpath_member(struct jpath *jp, const char *base, const char *key)
 	snprintf(jp->buf, sizeof(jp->buf), "%.500s[\"%.255s\"]", base, key);
 }
 
-static const char *json_kind(const json_t *j)
-{
-	switch (json_typeof(j)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a real number";
-	case JSON_TRUE:
-		return "true";
-	case JSON_FALSE:
-		return "false";
-	case JSON_NULL:
-		return "null";
-	}
-	return "something else";
-}
-
 static void load_err(const char *path, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void load_err(const char *path, const char *where, const char *fmt, ...)
@@ -974,7 +939,7 @@ static int load_counters(const char *path, const char *where, const json_t *obj,
 		}
 		if (!json_is_integer(v)) {
 			load_err(path, where, "%s: expected a non-negative integer, got %s", k,
-				 json_kind(v));
+				 json_util__kind(v));
 			return -EINVAL;
 		}
 		if (json_integer_value(v) < 0) {
@@ -1027,7 +992,7 @@ static int load_sources(const char *path, struct svcmap *m, const json_t *source
 			return err;
 		if (!json_is_object(sv)) {
 			load_err(path, w1.buf, "expected an object of destinations, got %s",
-				 json_kind(sv));
+				 json_util__kind(sv));
 			return -EINVAL;
 		}
 		if ((err = get_entry(m, sk, NULL, NULL, NULL)) != 0)
@@ -1039,7 +1004,7 @@ static int load_sources(const char *path, struct svcmap *m, const json_t *source
 				return err;
 			if (!json_is_object(dv)) {
 				load_err(path, w2.buf, "expected an object of applications, got %s",
-					 json_kind(dv));
+					 json_util__kind(dv));
 				return -EINVAL;
 			}
 			if ((err = get_entry(m, sk, dk, NULL, NULL)) != 0)
@@ -1056,7 +1021,7 @@ static int load_sources(const char *path, struct svcmap *m, const json_t *source
 						 "expected an object of counters {\"flows\", "
 						 "\"bytes\", \"first_seen_ms\", \"last_seen_ms\"}, "
 						 "got %s",
-						 json_kind(av));
+						 json_util__kind(av));
 					return -EINVAL;
 				}
 				if ((err = load_counters(path, w3.buf, av, &c)) != 0)
@@ -1108,7 +1073,7 @@ struct svcmap *svcmap__load(const char *path, bool *missing)
 	}
 	if (!json_is_object(root)) {
 		load_err(path, NULL, "expected a JSON object at the top level, got %s",
-			 json_kind(root));
+			 json_util__kind(root));
 		goto cleanup;
 	}
 	json_object_foreach(root, k, v)
@@ -1117,14 +1082,14 @@ struct svcmap *svcmap__load(const char *path, bool *missing)
 			if (!json_is_string(v) || strcmp(json_string_value(v), MAP_FORMAT) != 0) {
 				load_err(path, "format", "expected \"%s\", got %s%s%s", MAP_FORMAT,
 					 json_is_string(v) ? "\"" : "",
-					 json_is_string(v) ? json_string_value(v) : json_kind(v),
+					 json_is_string(v) ? json_string_value(v) : json_util__kind(v),
 					 json_is_string(v) ? "\"" : "");
 				goto cleanup;
 			}
 		} else if (strcmp(k, "version") == 0) {
 			if (!json_is_integer(v)) {
 				load_err(path, "version", "expected an integer, got %s",
-					 json_kind(v));
+					 json_util__kind(v));
 				goto cleanup;
 			}
 			if (json_integer_value(v) != MAP_VERSION) {
@@ -1136,7 +1101,7 @@ struct svcmap *svcmap__load(const char *path, bool *missing)
 		} else if (strcmp(k, "sources") == 0) {
 			if (!json_is_object(v)) {
 				load_err(path, "sources",
-					 "expected an object of source keys, got %s", json_kind(v));
+					 "expected an object of source keys, got %s", json_util__kind(v));
 				goto cleanup;
 			}
 			sources = v;
