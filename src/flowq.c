@@ -16,6 +16,8 @@ int flowq__init(struct flowq *q)
 	atomic_init(&q->sleeping, false);
 	atomic_init(&q->pushed, 0);
 	atomic_init(&q->popped, 0);
+	atomic_init(&q->stalls, 0);
+	q->max_depth = FLOWQ_MAX_DEPTH;
 	return 0;
 }
 
@@ -59,6 +61,12 @@ void flowq__flush(struct flowq *q, struct flowq_batch *b)
 	if (atomic_load(&q->sleeping) &&
 	    atomic_exchange(&q->sleeping, false))
 		sem_post(&q->wake);
+	if (q->max_depth && flowq__depth(q) > q->max_depth) {
+		atomic_fetch_add_explicit(&q->stalls, 1, memory_order_relaxed);
+		struct timespec pause = {0, 100 * 1000};
+		while (flowq__depth(q) > q->max_depth / 2)
+			nanosleep(&pause, NULL);
+	}
 }
 
 static unsigned take_now(struct flowq *q, struct flowq_batch *out)

@@ -23,6 +23,8 @@ struct flowq {
 	sem_t wake;
 	atomic_bool sleeping;
 	atomic_uint_fast64_t pushed, popped; /* depth = pushed - popped */
+	uint64_t max_depth;                  /* producers wait above this (0 = unbounded) */
+	atomic_uint_fast64_t stalls;         /* times a producer waited for the consumer */
 };
 
 /* A producer's private batch; flushed into the queue by flowq__flush. */
@@ -33,6 +35,9 @@ struct flowq_batch {
 };
 
 #define FLOWQ_BATCH 64
+/* Records queued at most before producers wait: bounds memory when a worker ends many flows
+ * at once (shutdown of a million flows) or the detector falls behind (~400 B a record). */
+#define FLOWQ_MAX_DEPTH 65536
 
 int flowq__init(struct flowq *q);
 /* Frees any record still queued. No producer or consumer may run. */
@@ -41,7 +46,8 @@ void flowq__destroy(struct flowq *q);
 void flowq__batch_init(struct flowq_batch *b);
 /* Add a record to the batch (ownership moves); flushes when the batch is full. */
 void flowq__push(struct flowq *q, struct flowq_batch *b, struct flow_record *r);
-/* Move the whole batch into the queue and wake the consumer if it sleeps. Never blocks. */
+/* Move the whole batch into the queue and wake the consumer if it sleeps. Waits (sleeping
+ * 100 us at a time, counted in stalls) while the queue holds more than max_depth records. */
 void flowq__flush(struct flowq *q, struct flowq_batch *b);
 
 /* Consumer: take every queued record into out (a private batch). If none is queued, sleep up to
