@@ -91,6 +91,15 @@ void flow_table__free(struct flow_table *t);
  * emit callback). */
 void flow_table__packet(struct flow_table *t, const struct pkt_view *pv);
 
+/* The same, with h = flow_key__hash(&pv->key) already computed (the worker computes it once
+ * to prefetch). */
+void flow_table__packet_hashed(struct flow_table *t, const struct pkt_view *pv, uint64_t h);
+
+/* Warm the cache for a packet that will be accounted soon: stage 0 prefetches the bucket of
+ * hash h, stage 1 (a few packets later, when the bucket is in cache) its first entry. Only a
+ * hint: never changes the table. */
+void flow_table__prefetch(const struct flow_table *t, uint64_t h, int stage);
+
 /* Advance the clock to now_us (never backwards) and end the flows whose idle / active
  * timeout / TCP linger has passed. Cheap to call often: it looks only at the heads of three
  * time-ordered lists (last packet, first packet, close) and touches due flows only.

@@ -29,6 +29,7 @@ struct worker {
 	atomic_uint *done_count;    /* incremented when the worker has flushed everything */
 	uint64_t decode[DECODE__COUNT]; /* live input: decode results (offline: the reader's) */
 	uint64_t live_frames;
+	uint64_t hash[PKTBATCH_PKTS];   /* offline: the current batch's flow hashes */
 	int error;
 };
 

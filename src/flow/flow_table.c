@@ -44,6 +44,7 @@ struct ft_entry {
 	uint32_t hnext;		    /* bucket chain / free list */
 	uint8_t state;		    /* enum ft_state */
 	uint8_t fin_dirs;	    /* bit d: FIN seen in direction d */
+	uint8_t lru_touched;	    /* a packet came since it was queued on t->lru */
 	struct ft_link lru;	    /* on t->lru */
 	struct ft_link tq;	    /* on t->age (open) or t->closed */
 	uint64_t hash;		    /* flow_key__hash, symmetric */
@@ -227,6 +228,23 @@ static void end_flow(struct flow_table *t, uint32_t idx, enum flow_end why)
 	t->free_head = idx;
 }
 
+/* The LRU list is kept lazily (CLOCK-style second chance): a packet only marks its flow
+ * touched instead of moving it to the tail, which would touch two neighbouring entries (two
+ * cache misses) on every packet. When a touched flow reaches the head it is moved to the tail
+ * once. The head can then be younger than a flow behind it, so an idle flow may be ended a
+ * little later than its deadline, never earlier, and always with the reason and content its
+ * packets decided (due_reason): output does not change, only when memory is given back.
+ * Returns true when i was touched and has been requeued. */
+static bool lru_second_chance(struct flow_table *t, uint32_t i)
+{
+	if (!t->e[i].lru_touched)
+		return false;
+	t->e[i].lru_touched = 0;
+	list_remove(t, &t->lru, i, LRU);
+	list_push_tail(t, &t->lru, i, LRU);
+	return true;
+}
+
 /* End the flows due at the clock, walking each list from its oldest end. */
 static void expire_due(struct flow_table *t)
 {
@@ -240,9 +258,12 @@ static void expire_due(struct flow_table *t)
 		       now - t->e[i].start_clk > t->o.active_timeout_us)
 			end_flow(t, i, (enum flow_end)due_reason(t, &t->e[i], now));
 	if (t->o.idle_timeout_us)
-		while ((i = t->lru.head) != FT_NIL &&
-		       now - t->e[i].touch_clk > t->o.idle_timeout_us)
-			end_flow(t, i, (enum flow_end)due_reason(t, &t->e[i], now));
+		while ((i = t->lru.head) != FT_NIL) {
+			if (now - t->e[i].touch_clk > t->o.idle_timeout_us)
+				end_flow(t, i, (enum flow_end)due_reason(t, &t->e[i], now));
+			else if (!lru_second_chance(t, i))
+				break;
+		}
 }
 
 void flow_table__expire(struct flow_table *t, uint64_t now_us)
@@ -287,7 +308,9 @@ static uint32_t new_flow(struct flow_table *t, uint64_t h, const struct pkt_view
 		i = alloc_entry(t);
 	}
 	if (i == FT_NIL) {
-		uint32_t lru = t->lru.head;
+		uint32_t lru;
+		while (lru_second_chance(t, (lru = t->lru.head)))
+			;
 		end_flow(t, lru, t->e[lru].state == FT_CLOSED ? FLOW_END_TCP : FLOW_END_EVICTED);
 		i = alloc_entry(t);
 	}
@@ -324,9 +347,25 @@ static void close_flow(struct flow_table *t, uint32_t idx)
 	list_push_tail(t, &t->closed, idx, TQ);
 }
 
+void flow_table__prefetch(const struct flow_table *t, uint64_t h, int stage)
+{
+	const uint32_t *b = &t->bucket[h & t->bmask];
+	if (stage == 0) {
+		__builtin_prefetch(b);
+	} else {
+		uint32_t i = *b;
+		if (i != FT_NIL)
+			__builtin_prefetch(&t->e[i], 1);
+	}
+}
+
 void flow_table__packet(struct flow_table *t, const struct pkt_view *pv)
 {
-	uint64_t h = flow_key__hash(&pv->key);
+	flow_table__packet_hashed(t, pv, flow_key__hash(&pv->key));
+}
+
+void flow_table__packet_hashed(struct flow_table *t, const struct pkt_view *pv, uint64_t h)
+{
 	struct ft_entry *e;
 	uint32_t idx;
 	int dir = 0, why;
@@ -361,10 +400,7 @@ void flow_table__packet(struct flow_table *t, const struct pkt_view *pv)
 	if (pv->ts_us > e->last_us)
 		e->last_us = pv->ts_us;
 	e->touch_clk = t->clock;
-	if (t->lru.tail != idx) {
-		list_remove(t, &t->lru, idx, LRU);
-		list_push_tail(t, &t->lru, idx, LRU);
-	}
+	e->lru_touched = t->lru.tail != idx;
 
 	if (!e->dpi.final && pv->l3 && pv->l3_caplen &&
 	    dpi__flow_packet(t->dpi, &e->dpi, pv->l3, pv->l3_caplen, t->clock / SVC_US_PER_MS,
