@@ -227,9 +227,12 @@ const char *dpi__proto_name(struct dpi_module *m, uint16_t master_id, uint16_t a
 	return buf;
 }
 
+/* Bounded copy, always terminated (once per finished flow: no printf machinery). */
 static void copy_str(char *dst, size_t len, const char *src)
 {
-	snprintf(dst, len, "%s", src ? src : "");
+	size_t n = src ? strnlen(src, len - 1) : 0;
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
 }
 
 void dpi__flow_fill_record(struct dpi_module *m, const struct dpi_flow *f, struct flow_record *r)
