@@ -15,8 +15,8 @@
 
 #include "svcsensor/decode.h"
 
-#define PKTBATCH_PKTS 256
-#define PKTBATCH_BYTES (1u << 20) /* >= the largest snaplen libpcap accepts (262144) */
+#define PKTBATCH_PKTS 1024
+#define PKTBATCH_BYTES (2u << 20) /* >= the largest snaplen libpcap accepts (262144) */
 #define PKTCHAN_DEPTH 4
 
 /* A batch of decoded packets; pv.l3 is rebased onto data[] by the consumer (pkt_off). */
