@@ -330,6 +330,7 @@ int e2e_spawn(char *const argv[], const char *cwd, const char *out_path, const c
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		setpgid(0, 0); /* its own group: a timeout kills whatever it started too */
 		for (int s = 1; s < NSIG; s++)
 			if (s != SIGKILL && s != SIGSTOP)
 				signal(s, SIG_DFL);
@@ -381,6 +382,7 @@ int e2e_wait(pid_t pid, unsigned timeout_ms, struct e2e_proc *p)
 		if (r < 0 && errno != EINTR)
 			return -errno;
 		if (now_s() >= deadline) {
+			kill(-pid, SIGKILL); /* the child's own process group (e2e_spawn) */
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 				;

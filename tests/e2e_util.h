@@ -76,14 +76,16 @@ struct e2e_proc {
 	double seconds; /* wall time from spawn (or wait) to its end */
 };
 
-/* Start argv[0] (a path) with argv, in cwd (NULL: ours), stdin from /dev/null, stdout and
+/* Start argv[0] (a path) with argv, in its own process group, in cwd (NULL: ours), stdin from
+ * /dev/null, stdout and
  * stderr into out_path / err_path (created or truncated; NULL: /dev/null). The environment is
  * ours without SVCSENSOR_CONFIG (a developer's settings file must not change results), signal
  * dispositions and mask reset to the defaults. 0 and *pid, or -errno. Does not block. */
 int e2e_spawn(char *const argv[], const char *cwd, const char *out_path, const char *err_path,
 	      pid_t *pid);
 
-/* Wait for pid at most timeout_ms; on timeout SIGKILL it (that pid only) and reap it.
+/* Wait for pid at most timeout_ms; on timeout SIGKILL it and its process group (e2e_spawn
+ * makes the child a group leader, so only what it started goes) and reap it.
  * Fills *p. 0, or -errno when waitpid failed. */
 int e2e_wait(pid_t pid, unsigned timeout_ms, struct e2e_proc *p);
 
