@@ -1571,6 +1571,9 @@ Test(e2e, signals_sighup_then_sigint)
 	sig_end(&r);
 }
 
+/* SPEC.md: "a broken config or map file ... gets a clear one-line error naming the thing and
+ * the reason; the sensor never ... loses what it already learned". On SIGHUP with a broken map
+ * the run must go on with the map in use (all flows stay NONE) and say so in one line. */
 Test(e2e, signals_broken_map_keeps_the_current_one)
 {
 	struct sig_run r;
