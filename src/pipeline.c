@@ -120,6 +120,10 @@ static void print_summary(const struct pcapfile_reader *rd, struct worker *ws, u
 				 total_ended, total_ended == ds->flows ? "= judged" : "!= judged");
 		fprintf(stderr, "%s: %s\n", SVC_PROG, line);
 	}
+	if (ds->map_reloads || ds->map_reload_failures)
+		fprintf(stderr, "%s: map reloads %" PRIu64 ", failed %" PRIu64
+			" (a failed reload keeps the map in force)\n",
+			SVC_PROG, ds->map_reloads, ds->map_reload_failures);
 	(void)c;
 }
 

@@ -156,8 +156,8 @@ static void reload(struct detector *d)
 		if (missing)
 			svc_err("%s: cannot reload the service map: %s; keeping the current map",
 				path, strerror(ENOENT));
-		else
-			svc_err("%s: service map not reloaded; keeping the current map", path);
+		/* else svcmap__load said where and why, in one line; the summary at exit
+		 * counts failed reloads, and the README says the current map stays. */
 		return;
 	}
 	svcmap__size(m, &sources, &pairs, &entries);
