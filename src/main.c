@@ -147,9 +147,9 @@ int main(int argc, char **argv)
 		goto out;
 
 	optind = 1;
-	opterr = 1;
 	bool local_reset = false;
-	while ((c = getopt_long(argc, argv, "r:i:t:f:Lac:m:o:qhV", long_opts, NULL)) != -1) {
+	/* Leading ':' makes getopt return ':' for a missing value; our own messages follow. */
+	while ((c = getopt_long(argc, argv, ":r:i:t:f:Lac:m:o:qhV", long_opts, NULL)) != -1) {
 		unsigned long v;
 		int rc = 0;
 		switch (c) {
@@ -258,8 +258,14 @@ int main(int argc, char **argv)
 			printf("svcsensor %s\n", SVCSENSOR_VERSION);
 			status = 0;
 			goto out;
-		default: /* getopt printed "svcsensor: unrecognized option ..." */
-			fprintf(stderr, "Try 'svcsensor --help'.\n");
+		case ':':
+			svc_err("option %s needs a value (see --help)", argv[optind - 1]);
+			goto out;
+		default:
+			if (optopt)
+				svc_err("unknown option -%c (see --help)", optopt);
+			else
+				svc_err("unknown option %s (see --help)", argv[optind - 1]);
 			goto out;
 		}
 		if (rc)

@@ -92,8 +92,12 @@ static int open_capture(const char *path, const char *filter, pcap_t **out)
 	char errbuf[PCAP_ERRBUF_SIZE] = "";
 	pcap_t *p = pcap_open_offline(path, errbuf);
 	if (!p) {
-		/* libpcap's texts: "No such file or directory", "unknown file format", ... */
-		svc_err("%s: cannot read capture: %s", path, errbuf);
+		/* libpcap's texts: "PATH: No such file or directory", "unknown file format", ... */
+		const char *why = errbuf;
+		size_t plen = strlen(path);
+		if (strncmp(why, path, plen) == 0 && why[plen] == ':')
+			why += plen + (why[plen + 1] == ' ' ? 2 : 1);
+		svc_err("%s: cannot read capture: %s", path, why);
 		return -EINVAL;
 	}
 	int dlt = pcap_datalink(p);
