@@ -98,7 +98,7 @@ int fanout_ebpf__load(struct fanout_ebpf **out)
 	libbpf_set_print(prev);
 	if (err) {
 		svc_err("eBPF fanout program: cannot load: %s%s%s%s%s%s", strerror(-err),
-			err == -EPERM ? " (needs root: CAP_BPF and CAP_NET_ADMIN)" : "",
+			err == -EPERM ? " (needs root or CAP_BPF)" : "",
 			load_warning[0] ? " - " : "", load_warning,
 			verifier_reason[0] ? "; verifier: " : "", verifier_reason);
 		free(fe);
