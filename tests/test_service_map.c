@@ -980,6 +980,172 @@ Test(service_map, reads_are_safe_while_learning, .timeout = 120)
 	svcmap__free(m);
 }
 
+/* ---- scale ----------------------------------------------------------------------------------- */
+
+/* A map of 200 k sources and 500 k pairs: the learned map's indexes grow from 16 slots many
+ * times over, the loaded map's are sized from the file. Every entry is found, absent keys are
+ * not, the file round-trips byte for byte, and both maps free cleanly (under ASan: no leak, no
+ * bad access; make asan, or the sanitizer build of this suite). */
+#define BIG_SOURCES 200000
+#define BIG_PAIRS 500000
+
+static const char *const big_dsts[] = {"remote", "10.42.0.1", "2001:db8::/48"};
+static const char *const big_apps[] = {"DNS",	      "TLS.YouTube", "QUIC.Google", "HTTP",
+				       "TLS.NetFlix", "NTP",	     "Unknown"};
+
+/* Pair k: source k % BIG_SOURCES (IPv4 or IPv6 text), destination k / BIG_SOURCES, the
+ * application k % 7, and for k % 5 == 0 also the application (k + 3) % 7. */
+static void big_src(unsigned s, char out[48], bool absent)
+{
+	if (s % 2)
+		snprintf(out, 48, "fd00:%x::%x:%x", absent ? 1u : 0u, s >> 16, s & 0xffff);
+	else
+		snprintf(out, 48, "10.%u.%u.%u", (s >> 16) + (absent ? 100 : 0), (s >> 8) & 255,
+			 s & 255);
+}
+
+static void check_big_map(const struct svcmap *m)
+{
+	char src[48], nosrc[48];
+	size_t s, p, e;
+
+	svcmap__size(m, &s, &p, &e);
+	cr_assert_eq(s, BIG_SOURCES);
+	cr_assert_eq(p, BIG_PAIRS);
+	cr_assert_eq(e, BIG_PAIRS + BIG_PAIRS / 5);
+	rcu_read_lock();
+	for (unsigned k = 0; k < BIG_PAIRS; k++) {
+		const char *dst = big_dsts[k / BIG_SOURCES];
+		const char *app = big_apps[k % 7], *app2 = big_apps[(k + 3) % 7];
+		const char *other = big_apps[(k + 1) % 7]; /* in the map, not in this pair */
+		big_src(k % BIG_SOURCES, src, false);
+		cr_assert_eq(svcmap__lookup(m, src, dst, app), SVCMAP_MATCH, "%s %s %s", src, dst,
+			     app);
+		cr_assert_eq(svcmap__lookup(m, src, dst, app2),
+			     k % 5 == 0 ? SVCMAP_MATCH : SVCMAP_NO_APP);
+		if ((k + 1) % 7 != (k + 3) % 7 || k % 5)
+			cr_assert_eq(svcmap__lookup(m, src, dst, other), SVCMAP_NO_APP);
+		if (k % 7)
+			continue; /* the absent keys on a sample: they cost the same */
+		big_src(k % BIG_SOURCES, nosrc, true);
+		cr_assert_eq(svcmap__lookup(m, src, dst, "TLS.NeverSeen"), SVCMAP_NO_APP);
+		cr_assert_eq(svcmap__lookup(m, src, "10.99.99.99", app), SVCMAP_NO_DESTINATION);
+		cr_assert_eq(svcmap__lookup(m, nosrc, dst, app), SVCMAP_NO_SOURCE);
+		cr_assert_eq(svcmap__lookup(m, dst, src, app), SVCMAP_NO_SOURCE); /* reversed */
+		cr_assert_not(svcmap__has_source(m, nosrc));
+		cr_assert_not(svcmap__has_pair(m, src, "10.99.99.99"));
+		cr_assert_not(svcmap__has_pair(m, nosrc, dst));
+		cr_assert_not(svcmap__has_app(m, src, dst, "TLS.NeverSeen"));
+		cr_assert_not(svcmap__has_app(m, nosrc, dst, app));
+		cr_assert_not(svcmap__get(m, src, dst, "TLS.NeverSeen", NULL));
+	}
+	/* Keys that share a prefix with a present one, and keys no map can hold. */
+	char long_key[400];
+	memset(long_key, '1', sizeof(long_key) - 1);
+	long_key[sizeof(long_key) - 1] = '\0';
+	cr_assert_not(svcmap__has_source(m, "10.0.0.1")); /* "10.0.0.10" .. exist */
+	cr_assert_not(svcmap__has_source(m, "10.0.0"));
+	cr_assert_not(svcmap__has_source(m, long_key));
+	cr_assert_not(svcmap__has_source(m, ""));
+	cr_assert_not(svcmap__has_pair(m, "10.0.0.2", "remot"));
+	cr_assert_not(svcmap__has_pair(m, "10.0.0.2", "remote "));
+	cr_assert(svcmap__has_pair(m, "10.0.0.2", "remote"));
+	cr_assert_not(svcmap__has_app(m, "10.0.0.2", "remote", "DN"));
+	rcu_read_unlock();
+}
+
+Test(service_map, large_map_round_trips_and_frees, .timeout = 600)
+{
+	struct svcmap *m = svcmap__new();
+	const char *p1 = tmp_path("big1.json"), *p2 = tmp_path("big2.json");
+	char src[48];
+
+	cr_assert_not_null(m);
+	for (unsigned k = 0; k < BIG_PAIRS; k++) {
+		const char *dst = big_dsts[k / BIG_SOURCES];
+		big_src(k % BIG_SOURCES, src, false);
+		cr_assert_eq(svcmap__learn(m, src, dst, big_apps[k % 7], k, 1000 + k, 2000 + k), 0);
+		if (k % 5 == 0)
+			cr_assert_eq(svcmap__learn(m, src, dst, big_apps[(k + 3) % 7], 1, 1, 2), 0);
+	}
+	check_big_map(m);
+	cr_assert_eq(svcmap__save(m, p1), 0);
+
+	struct svcmap *l = svcmap__load(p1, NULL);
+	cr_assert_not_null(l);
+	check_big_map(l);
+	struct svcmap_counters c;
+	rcu_read_lock();
+	cr_assert(svcmap__get(l, "10.0.0.2", "10.42.0.1", big_apps[(BIG_SOURCES + 2) % 7], &c));
+	rcu_read_unlock();
+	cr_assert_eq(c.flows, 1);
+	cr_assert_eq(c.bytes, BIG_SOURCES + 2);
+	cr_assert_eq(c.first_ms, 1000 + BIG_SOURCES + 2);
+	cr_assert_eq(c.last_ms, 2000 + BIG_SOURCES + 2);
+
+	cr_assert_eq(svcmap__save(l, p2), 0);
+	size_t n1, n2;
+	char *t1 = read_text(p1, &n1), *t2 = read_text(p2, &n2);
+	cr_assert_eq(n1, n2);
+	cr_assert(memcmp(t1, t2, n1) == 0, "the loaded map saves the same bytes");
+	free(t1);
+	free(t2);
+	svcmap__free(m);
+	svcmap__free(l);
+}
+
+/* More distinct application names than a pair's bit set holds exactly (128 ids): past that,
+ * names share bits, and the answer must still be exact. Learned, then loaded (the names get
+ * other ids there: the file is sorted). */
+#define MANY_NAMES 400
+#define MANY_PAIRS 40
+
+static void check_many_names(const struct svcmap *m)
+{
+	char src[32], name[32];
+	rcu_read_lock();
+	for (int k = 0; k < MANY_PAIRS; k++) {
+		snprintf(src, sizeof(src), "10.7.0.%d", k);
+		for (int n = 0; n < MANY_NAMES; n++) {
+			struct svcmap_counters c = {0};
+			bool in = (n + k) % 3 == 0;
+			snprintf(name, sizeof(name), "App%d", n);
+			cr_assert_eq(svcmap__has_app(m, src, "remote", name), in, "%s %s", src,
+				     name);
+			cr_assert_eq(svcmap__get(m, src, "remote", name, &c), in);
+			if (in)
+				cr_assert_eq(c.bytes, (uint64_t)(n * 1000 + k));
+		}
+		cr_assert_eq(svcmap__lookup(m, src, "remote", "App400"), SVCMAP_NO_APP);
+	}
+	rcu_read_unlock();
+}
+
+Test(service_map, many_application_names_stay_exact)
+{
+	struct svcmap *m = svcmap__new();
+	const char *path = tmp_path("names.json");
+	char src[32], name[32];
+
+	for (int n = 0; n < MANY_NAMES; n++)
+		for (int k = 0; k < MANY_PAIRS; k++) {
+			if ((n + k) % 3)
+				continue;
+			snprintf(src, sizeof(src), "10.7.0.%d", k);
+			snprintf(name, sizeof(name), "App%d", n);
+			cr_assert_eq(
+			    svcmap__learn(m, src, "remote", name, (uint64_t)(n * 1000 + k), 1, 2),
+			    0);
+		}
+	check_many_names(m);
+	cr_assert_eq(svcmap__save(m, path), 0);
+	struct svcmap *l = svcmap__load(path, NULL);
+	cr_assert_not_null(l);
+	check_many_names(l);
+	svcmap__free(m);
+	svcmap__free(l);
+}
+
 /* hostkey__of formats addresses itself (inet_ntop is too slow per flow): it must agree with
  * inet_ntop everywhere, zero runs and embedded IPv4 included. */
 Test(service_map, hostkey_text_equals_inet_ntop)

@@ -5,10 +5,19 @@
  * never block; a whole new map is swapped in with svcmap__publish (SIGHUP reload). In learn mode
  * the detector thread is the only writer.
  *
+ * In memory: flat open-addressing indexes (sources, (source, destination) pairs, interned
+ * application names) of {64-bit hash, node} slots; each key string is hashed once per lookup
+ * (service_map.c). Freeing a map is a few free() calls, whatever its size.
+ *
  * Threads: every thread that calls an svcmap__ function (reader, writer, loader, publisher) must
  * be registered with liburcu: rcu_register_thread() once at its start (<urcu.h>),
- * rcu_unregister_thread() before it ends. The hash tables (rculfhash) require it.
- * Lock-free reads stay safe while the single writer adds entries (see service_map.c).
+ * rcu_unregister_thread() before it ends (read-side sections and svcmap__publish's grace
+ * period require it). Supported concurrency:
+ *   - any number of readers (lookups, get, size, foreach, save) of a map nobody writes;
+ *   - at most one writer per map at a time (learn, merge into it; the caller serialises
+ *     writers), with any number of concurrent readers: lock-free reads stay safe while the
+ *     single writer adds entries and grows the indexes (an entry is seen absent or whole);
+ *   - svcmap__free only once no other thread can use the map (svcmap__publish ensures it).
  *
  * File (JSON, sorted by key, one line per application):
  *   {"format": "svcsensor-map", "version": 1,

@@ -1,34 +1,68 @@
 /* service_map.c - the learned service map: map[source][destination] = {application: counters}.
  *
  * In memory (why this shape): the detector asks, per flow, "is app in map[src][dst]?", and the
- * answer is yes for almost every flow. So that answer costs one hash-table probe:
- *   - m->pairs:   rculfhash of struct svc_pair keyed by hash(src, dst). The pair node holds both
- *                 key strings inline (matching it touches no other node) and its application
- *                 set: an array of (hash, entry) slots, scanned comparing 64-bit hashes first.
- *   - m->sources: rculfhash of struct svc_src keyed by hash(src), only asked when the pair is
- *                 missing (UNKNOWN_SOURCE_IP vs UNKNOWN_DESTINATION_IP) and for has_source.
- * Each key string is hashed once per lookup (svcmap__lookup). Two flat tables rather than a
- * table per source: a nested rculfhash per source would cost a bucket array each for nothing.
+ * answer is yes for almost every flow. So that answer costs one probe of a flat index and reads
+ * one pair node:
+ *   - m->pair_ix: open-addressing index of struct svc_pair keyed by hash(src, dst). The pair
+ *                 node (cache-line aligned) holds both key strings inline and a 128-bit set of
+ *                 the ids of its applications, so a hit usually reads the slot, then one line
+ *                 of the node, and nothing else. The node also points to its application set (the
+ *                 interned names and their entries, the counters), read by get, learn, save.
+ *   - m->name_ix: the application names, interned: one struct svc_key per distinct name, with
+ *                 an id 0, 1, 2 ... (a few hundred names at most: this index stays in cache).
+ *                 The pair's bit set answers for ids < 128; a later name is looked for in the
+ *                 set (comparing name pointers). A name the map has never seen answers "not
+ *                 in the pair" at once.
+ *   - m->src_ix:  struct svc_key of the sources, keyed by hash(src), only asked when the pair
+ *                 is missing (UNKNOWN_SOURCE_IP vs UNKNOWN_DESTINATION_IP), for has_source,
+ *                 and when the learner adds a pair.
+ * An index is one cache-line aligned array of {64-bit hash, node pointer} slots, power-of-two
+ * capacity, linear probing, at most 70 % full (a miss ends at the first empty slot, a few
+ * slots on). Nothing is ever removed from a live map, so there are no tombstones. Each key
+ * string is hashed once per lookup, its length with it, so a match is an inline compare of
+ * known length; the stored 64-bit hash is compared before any string and is reused when an
+ * index grows, so growing never touches a node. A loaded map has its source and pair indexes
+ * sized from the file's counts: they never grow (only the small name index may). Every node
+ * (keys, pairs, sets, entries) is carved from the map's arena (see struct arena).
+ * (These used to be two liburcu rculfhash tables with automatic resize: a lookup walked a
+ * split-ordered list, several times slower and worse as the map grew, and destroying a large
+ * table raced with the library's own shrink worker. The lock-free resizable table bought
+ * nothing here: see Concurrency.)
  *
- * Concurrency: nothing is removed or changed while the map lives, except counters and appends,
- * so readers are lock-free and safe even while a writer adds entries: lfht adds are RCU-safe;
- * an application set is appended in place (slot written, then its count published with a
- * release store) and, when full, copied into a set twice the size that is published with a
- * release store, the old set being kept until the map is freed (a reader may still scan it;
- * the retired sets add at most the size of the live ones); the all-sources / all-pairs lists
- * are prepended with release stores; counters are relaxed atomics (each counter is whole, the
- * four of an entry are not one snapshot). In practice the only cross-thread case is
- * svcmap__publish (SIGHUP reload): the detector is the sole reader and, in learn mode, the sole
- * writer. A map is destroyed whole (svcmap__free) once no reader can hold it: svcmap__publish
- * waits a grace period (synchronize_rcu) first. call_rcu is not used because cds_lfht_destroy
- * must not run in a call_rcu thread.
+ * Concurrency (what is supported, exactly):
+ *   - A map that nobody writes (detect mode: loaded, then only read) takes any number of
+ *     concurrent readers: lookups, get, size, foreach, save.
+ *   - One writer at a time (svcmap__learn, svcmap__merge into it, load while building): the
+ *     caller serialises writers. Readers may run concurrently with that one writer (the tests
+ *     and the TSan stress program check it; in the product the detector thread is both the
+ *     only reader and the only writer of a learn-mode map). A concurrent reader sees each
+ *     source, pair and application either absent or whole (keys complete), never torn:
+ *       . a new node is written, then its slot's hash, then the slot's pointer with a release
+ *         store; readers load the pointer with an acquire load before reading the hash;
+ *       . an index that is full enough is rehashed by the writer into a new array twice the
+ *         size, published with a release store of m->src_ix / m->pair_ix / m->name_ix; the old
+ *         array is retired, not freed (a reader may still probe it) and freed with the map.
+ *         The retired arrays of a learned map add less than its live indexes (1 M sources +
+ *         1 M pairs: 64 MB live, < 64 MB retired); a loaded map has none of note;
+ *       . an application set is appended in place (slot written, then its count published with
+ *         a release store, then the pair's id bit set with a release store) and, when full,
+ *         copied into a set twice the size that is published with a release store, the old
+ *         set staying in the arena until the map is freed;
+ *       . counters are relaxed atomics (each counter is whole, the four of an entry are not one
+ *         snapshot); sizes are relaxed atomics.
+ *   - Swapping maps: svcmap__publish (SIGHUP reload) under RCU, readers under rcu_read_lock.
+ *     A map is destroyed whole (svcmap__free) once no reader can hold it: svcmap__publish waits
+ *     a grace period (synchronize_rcu) first. svcmap__free is plain free() of the arena's
+ *     blocks and the index arrays: no helper thread, nothing left to race with, and fast
+ *     (a 1 M-source map in ~20 ms), which matters because the detector thread frees the old
+ *     map itself after a reload.
  *
- * ThreadSanitizer cannot see liburcu's own synchronisation (uninstrumented library, inline
- * asm), so TSan builds add the happens-before edges it implies with __tsan_acquire/release:
- * node publication (add -> match), map publication (publish -> current) and grace periods
- * (end of every lookup -> free after synchronize_rcu). They compile to nothing otherwise. */
-#include <urcu.h> /* memb flavour; must come before rculfhash.h */
-#include <urcu/rculfhash.h>
+ * ThreadSanitizer sees the index, set and bit publication (compiler __atomic builtins) by
+ * itself, but not liburcu's inline-asm atomics and grace periods, so TSan builds add those
+ * happens-before edges with __tsan_acquire/release: map publication (publish -> current) and
+ * grace periods (end of every lookup -> free after synchronize_rcu). They compile to nothing
+ * otherwise. */
+#include <urcu.h> /* memb flavour: rcu_dereference, rcu_xchg_pointer, synchronize_rcu */
 
 #include "svcsensor/service_map.h"
 #include "svcsensor/json_util.h"
@@ -41,6 +75,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -50,27 +85,37 @@
 
 #include <jansson.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SVC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SVC_ASAN 1
+#endif
+#endif
+#ifdef SVC_ASAN
+#include <sanitizer/asan_interface.h>
+#define asan_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define asan_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define asan_poison(p, n) ((void)(p), (void)(n))
+#define asan_unpoison(p, n) ((void)(p), (void)(n))
+#endif
+
 #include "svcsensor/common.h"
 
 #define MAP_FORMAT "svcsensor-map"
 #define MAP_VERSION 1
 #define NAME_MAX_LEN 255		  /* host keys and application names */
 #define COUNTER_MAX ((uint64_t)INT64_MAX) /* what JSON readers (jansson) take back */
+#define INDEX_MIN_CAP 16		  /* slots of a new map's indexes */
+#define INDEX_LOAD_NUM 7		  /* an index is at most 7/10 full */
+#define INDEX_LOAD_DEN 10
+#define CACHE_LINE 64
+#define ARENA_FIRST_BLOCK 4096 /* a map's first arena block; doubles up to: */
+#define ARENA_MAX_BLOCK (1u << 20)
 
 #ifdef SVC_TSAN
 static char grace_sync; /* stands for "every read-side section that ended" */
-
-/* liburcu-cds 0.13 hands work to its resize worker thread (urcu workqueue: table creation,
- * auto-resize, destroy) through futexes and inline-asm atomics that TSan cannot see, so it
- * reports the worker freeing what the caller allocated. Those are the library's internals, not
- * ours: ignore what liburcu-cds itself does through intercepted calls (malloc, free, mutexes).
- * Our own accesses to nodes stay checked (see the annotations above). If another module needs
- * TSan suppressions too, merge them here: a program has one __tsan_default_suppressions. */
-const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void)
-{
-	return "called_from_lib:liburcu-cds.so\n";
-}
 #endif
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -78,47 +123,96 @@ const char *__tsan_default_suppressions(void)
 #define LOAD_PTR(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define PUBLISH_PTR(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
-struct svc_app {
-	uint64_t flows, bytes, first_ms, last_ms; /* relaxed atomics */
-	char name[];
-};
-
-/* The applications of a pair. Slots [0, n) are complete; n is published with a release store.
- * Grown by copying into a set twice the size; the old one goes on m->retired. */
-struct app_slot {
-	uint64_t hash;
-	struct svc_app *app;
-};
-struct app_set {
-	struct app_set *retired_next;
-	uint32_t cap;
-	uint32_t n;
-	struct app_slot slot[];
-};
-
-struct svc_src {
-	struct cds_lfht_node node; /* in m->sources */
-	struct svc_src *all_next;  /* m->all_sources, immutable once published */
+/* A source key or an application name (interned: one per distinct string in a map). */
+struct svc_key {
+	uint32_t id; /* order of creation in its index: application names 0, 1, 2 ... */
+	uint8_t len; /* strlen(key): names are at most NAME_MAX_LEN bytes */
 	char key[];
 };
 
+struct svc_app {
+	uint64_t flows, bytes, first_ms, last_ms; /* relaxed atomics */
+	const struct svc_key *name;		  /* in m->name_ix */
+};
+
+/* The applications of a pair: name[i] (interned) and its entry app_of(set)[i]. The names are
+ * one array of pointers so that a scan reads 8 bytes per application. Slots [0, n) are
+ * complete; n is published with a release store. Grown by copying into a set twice the size;
+ * the old one stays in the arena (a reader may still scan it) until the map is freed. */
+struct app_set {
+	uint32_t cap;
+	uint32_t n;
+	const struct svc_key *name[]; /* [cap], then struct svc_app *[cap] */
+};
+
+static inline struct svc_app **app_of(const struct app_set *set)
+{
+	return (struct svc_app **)(set->name + set->cap);
+}
+
+/* The applications of a pair as a bit set of name ids, for the first APP_BITS names of the map
+ * (a home or office network has fewer distinct nDPI names than that): "is app in the pair?"
+ * reads the pair node and nothing else. A name with a later id is looked for in the set. A bit
+ * is set (release) after the application is in the set. */
+#define APP_BITS 128
+
+/* Cache-line aligned in the arena, with what a lookup reads first (bits, lengths, keys: 40 +
+ * key bytes) so that a hit usually reads one line of it. */
 struct svc_pair {
-	struct cds_lfht_node node; /* in m->pairs */
-	const struct svc_src *src;
-	struct svc_pair *all_next; /* m->all_pairs, immutable once published */
-	struct app_set *apps;	   /* NULL = none yet; published with a release store */
-	const char *dst;	   /* = keys + strlen(src) + 1 */
-	char keys[];		   /* "src\0dst\0" */
+	uint64_t app_bits[APP_BITS / 64]; /* acquire / release */
+	uint8_t slen, dlen;		  /* strlen of the two keys */
+	const struct svc_key *src;
+	struct app_set *apps; /* NULL = none yet; published with a release store */
+	char keys[];	      /* "src\0dst\0" */
+};
+
+static inline const char *pair_dst(const struct svc_pair *p)
+{
+	return p->keys + p->slen + 1;
+}
+
+/* One open-addressing index: slot i is empty while node is NULL. A slot, once filled, never
+ * changes: hash is written before node is published (release), and read after node is loaded
+ * (acquire). */
+struct idx_slot {
+	uint64_t hash;
+	void *node; /* struct svc_key or struct svc_pair */
+};
+struct index {
+	size_t mask; /* capacity - 1; capacity is a power of two */
+	struct index *retired_next;
+	void *raw; /* what calloc returned: the index is aligned inside it */
+	_Alignas(CACHE_LINE) struct idx_slot slot[];
+};
+
+_Static_assert(offsetof(struct index, slot) % CACHE_LINE == 0, "slots start on a cache line");
+
+/* Where a map's nodes live (keys, pairs, entries, application sets): nothing is removed from a
+ * map before it is freed whole, so nodes are carved from blocks (4 KB doubling to 1 MB) by the
+ * writer and svcmap__free frees a few blocks instead of one malloc chunk per node (a 1 M-source
+ * map: ~4 M chunks, ~1 s of free()). Also denser (no chunk header per node) and in insertion
+ * order: a pair node and its application set are neighbours. Under ASan the unused part of a
+ * block is poisoned, so a read past a node into free space is still caught. */
+struct arena_block {
+	struct arena_block *next;
+	size_t size; /* of data */
+	_Alignas(CACHE_LINE) char data[];
+};
+struct arena {
+	struct arena_block *blocks;
+	char *cur, *end; /* free part of the current block */
+	size_t next_size;
 };
 
 struct svcmap {
-	struct cds_lfht *sources;
-	struct cds_lfht *pairs;
+	struct index *src_ix;  /* published with a release store (grown by the writer) */
+	struct index *pair_ix; /* idem */
+	struct index *name_ix; /* idem */
 	uint64_t seed;
-	struct svc_src *all_sources; /* every node, for iteration and free (no lfht walk) */
-	struct svc_pair *all_pairs;
-	struct app_set *retired;	      /* outgrown application sets, freed with the map */
 	size_t n_sources, n_pairs, n_entries; /* relaxed atomics */
+	size_t n_names;			      /* the writer's own */
+	struct index *retired_ix;	      /* outgrown indexes, freed with the map */
+	struct arena arena;		      /* every node (the writer's own) */
 };
 
 /* ---- hashing ------------------------------------------------------------------------------- */
@@ -127,7 +221,7 @@ static uint64_t hash_seed;
 static pthread_once_t hash_seed_once = PTHREAD_ONCE_INIT;
 
 /* A per-process random seed: remote keys come from the network (remote_mode address), and a
- * fixed hash would let traffic pick long bucket chains. */
+ * fixed hash would let traffic pick long probe sequences. */
 static void hash_seed_init(void)
 {
 	uint64_t s = 0;
@@ -139,18 +233,39 @@ static void hash_seed_init(void)
 	hash_seed = flow__mix64(s);
 }
 
-static uint64_t str_hash(uint64_t seed, const char *s)
+/* 64x64 -> 128-bit multiply, folded (the wyhash / rapidhash primitive). */
+static inline uint64_t mum(uint64_t a, uint64_t b)
 {
-	size_t len = strlen(s);
+	__uint128_t r = (__uint128_t)a * b;
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* Hash of a key string; *len_out = strlen(s) (the one pass over the string). One folded
+ * multiply per 8 bytes: keys are short and every lookup hashes three of them. */
+static uint64_t str_hash(uint64_t seed, const char *s, size_t *len_out)
+{
+	size_t len = strlen(s), n = len;
 	uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ULL), w;
 
-	for (; len >= 8; s += 8, len -= 8) {
+	*len_out = len;
+	for (; n >= 8; s += 8, n -= 8) {
 		memcpy(&w, s, 8);
-		h = flow__mix64(h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h = mum(h ^ w, 0xe7037ed1a0b428dbULL);
 	}
-	w = 0;
-	memcpy(&w, s, len);
-	return flow__mix64(h ^ w);
+	/* The last 0-7 bytes in registers (a variable-size memcpy would go through the stack):
+	 * two overlapping 4-byte reads, or the first, middle and last byte (wyhash's way). */
+	if (n >= 4) {
+		uint32_t lo, hi;
+		memcpy(&hi, s, 4);
+		memcpy(&lo, s + n - 4, 4);
+		w = (uint64_t)hi << 32 | lo;
+	} else if (n) {
+		const unsigned char *u = (const unsigned char *)s;
+		w = (uint64_t)u[0] << 16 | (uint64_t)u[n / 2] << 8 | u[n - 1];
+	} else {
+		w = 0;
+	}
+	return mum(h ^ w ^ 0xa0761d6478bd642fULL, 0x8ebc6af09c88c6e3ULL ^ len);
 }
 
 static uint64_t pair_hash(uint64_t hsrc, uint64_t hdst)
@@ -159,86 +274,319 @@ static uint64_t pair_hash(uint64_t hsrc, uint64_t hdst)
 	return flow__mix64(hsrc * 0xff51afd7ed558ccdULL + hdst);
 }
 
+/* ---- indexes ------------------------------------------------------------------------------- */
+
+/* Slots for n entries at most INDEX_LOAD_NUM/INDEX_LOAD_DEN full; 0 when that cannot be
+ * allocated anyway. */
+static size_t index_cap_for(size_t n)
+{
+	size_t cap = INDEX_MIN_CAP;
+	const size_t max =
+	    (SIZE_MAX / 2 - sizeof(struct index) - CACHE_LINE) / sizeof(struct idx_slot);
+
+	if (n > max / INDEX_LOAD_DEN)
+		return 0;
+	while (n * INDEX_LOAD_DEN > cap * INDEX_LOAD_NUM) {
+		if (cap > max / 2)
+			return 0;
+		cap <<= 1;
+	}
+	return cap;
+}
+
+/* An empty index of cap slots (a power of two), cache-line aligned. calloc: a large index
+ * comes as fresh zero pages from mmap, not memset. */
+static struct index *index_new(size_t cap)
+{
+	void *raw;
+	struct index *ix;
+
+	if (!cap)
+		return NULL;
+	raw = calloc(1, sizeof(*ix) + cap * sizeof(ix->slot[0]) + CACHE_LINE - 1);
+	if (!raw)
+		return NULL;
+	ix = (struct index *)(((uintptr_t)raw + CACHE_LINE - 1) & ~(uintptr_t)(CACHE_LINE - 1));
+	ix->raw = raw;
+	ix->mask = cap - 1;
+	return ix;
+}
+
+static void index_free(struct index *ix)
+{
+	if (ix)
+		free(ix->raw);
+}
+
+/* Writer: put (h, node) into the first empty slot of its probe sequence (the key is known
+ * absent). The release store publishes the node and the slot's hash to readers. */
+static void index_put(struct index *ix, uint64_t h, void *node)
+{
+	size_t i = h & ix->mask;
+	while (ix->slot[i].node)
+		i = (i + 1) & ix->mask;
+	ix->slot[i].hash = h;
+	PUBLISH_PTR(ix->slot[i].node, node);
+}
+
+/* Writer: make room for one more entry in *ixp, which holds count entries: when it would pass
+ * the load limit, rehash it (stored hashes, no string is read) into an index twice the size,
+ * publish that, and retire the old one (readers may still probe it). 0 or -ENOMEM. */
+static int index_reserve(struct svcmap *m, struct index **ixp, size_t count)
+{
+	struct index *ix = *ixp, *bigger;
+	size_t cap = ix->mask + 1;
+
+	if ((count + 1) * INDEX_LOAD_DEN <= cap * INDEX_LOAD_NUM)
+		return 0;
+	bigger = index_new(cap <= SIZE_MAX / 4 / sizeof(struct idx_slot) ? cap * 2 : 0);
+	if (!bigger)
+		return -ENOMEM;
+	for (size_t i = 0; i < cap; i++)
+		if (ix->slot[i].node)
+			index_put(bigger, ix->slot[i].hash, ix->slot[i].node);
+	PUBLISH_PTR(*ixp, bigger);
+	ix->retired_next = m->retired_ix;
+	m->retired_ix = ix;
+	return 0;
+}
+
+/* Reader: the nodes of a snapshot of an index, in slot order, into a malloc'd array (caller
+ * frees). 0 or -ENOMEM. A concurrent writer may add nodes after the count: they are left out. */
+static int index_collect(const struct index *ix, const void ***out, size_t *n_out)
+{
+	size_t n = 0, cap = ix->mask + 1, k = 0;
+	const void **v;
+
+	for (size_t i = 0; i < cap; i++)
+		n += LOAD_PTR(ix->slot[i].node) != NULL;
+	v = malloc((n ? n : 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < cap && k < n; i++) {
+		const void *node = LOAD_PTR(ix->slot[i].node);
+		if (node)
+			v[k++] = node;
+	}
+	*out = v;
+	*n_out = k;
+	return 0;
+}
+
+/* ---- arena --------------------------------------------------------------------------------- */
+
+/* n bytes, 8-aligned, uninitialised, from the map's arena (writer only). NULL on ENOMEM. A
+ * request larger than a quarter of the biggest block gets a block of its own, so the current
+ * block's free part is not thrown away. The unused part of a block is poisoned under ASan. */
+static void *arena_alloc(struct arena *a, size_t n);
+
+/* The same, cache-line aligned (blocks are; the skipped bytes stay poisoned). */
+static void *arena_alloc_line(struct arena *a, size_t n)
+{
+	size_t pad = (size_t)(-(uintptr_t)a->cur & (CACHE_LINE - 1));
+
+	if (a->cur && (size_t)(a->end - a->cur) >= pad + n)
+		a->cur += pad;
+	else if (n <= ARENA_MAX_BLOCK / 4)
+		a->cur = a->end; /* a fresh block: its data is aligned */
+	return arena_alloc(a, n);
+}
+
+static void *arena_alloc(struct arena *a, size_t n)
+{
+	struct arena_block *b;
+	size_t size;
+	void *p, *mem;
+
+	n = (n + 7) & ~(size_t)7;
+	if (SVC_LIKELY((size_t)(a->end - a->cur) >= n)) {
+		p = a->cur;
+		a->cur += n;
+		asan_unpoison(p, n);
+		return p;
+	}
+	if (!a->next_size)
+		a->next_size = ARENA_FIRST_BLOCK;
+	size = n > ARENA_MAX_BLOCK / 4 ? n : a->next_size;
+	if (size < n)
+		size = n;
+	if (size > SIZE_MAX - sizeof(*b))
+		return NULL;
+	if (posix_memalign(&mem, CACHE_LINE, sizeof(*b) + size) != 0)
+		return NULL;
+	b = mem;
+	b->size = size;
+	if (n > ARENA_MAX_BLOCK / 4) {
+		/* A block of its own, behind the current one. */
+		b->next = a->blocks ? a->blocks->next : NULL;
+		if (a->blocks)
+			a->blocks->next = b;
+		else
+			a->blocks = b;
+		return b->data;
+	}
+	b->next = a->blocks;
+	a->blocks = b;
+	a->cur = b->data + n;
+	a->end = b->data + size;
+	asan_poison(a->cur, (size_t)(a->end - a->cur));
+	if (a->next_size < ARENA_MAX_BLOCK)
+		a->next_size *= 2;
+	return b->data;
+}
+
+static void arena_free(struct arena *a)
+{
+	struct arena_block *b, *next;
+	for (b = a->blocks; b; b = next) {
+		next = b->next;
+		asan_unpoison(b->data, b->size);
+		free(b);
+	}
+	memset(a, 0, sizeof(*a));
+}
+
 /* ---- lookups ------------------------------------------------------------------------------- */
 
-struct pair_key {
-	const char *src;
-	const char *dst;
-};
-
-static int src_match(struct cds_lfht_node *node, const void *key)
+/* a[0, n) == b[0, n), inline: keys are short (host keys <= 47 bytes, most under 16) and a match
+ * is the common case, so every byte is compared; a libc call costs more than the compare. */
+static inline bool bytes_eq(const char *a, const char *b, size_t n)
 {
-	const struct svc_src *s = caa_container_of(node, struct svc_src, node);
-	tsan_acquire(s);
-	return strcmp(s->key, (const char *)key) == 0;
+	uint64_t x, y;
+	uint32_t u, v;
+
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 <= n; i += 8) {
+			memcpy(&x, a + i, 8);
+			memcpy(&y, b + i, 8);
+			if (x != y)
+				return false;
+		}
+		memcpy(&x, a + n - 8, 8); /* the tail, overlapping */
+		memcpy(&y, b + n - 8, 8);
+		return x == y;
+	}
+	if (n >= 4) {
+		memcpy(&u, a, 4);
+		memcpy(&v, b, 4);
+		if (u != v)
+			return false;
+		memcpy(&u, a + n - 4, 4);
+		memcpy(&v, b + n - 4, 4);
+		return u == v;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
 }
 
-static int pair_match(struct cds_lfht_node *node, const void *key)
+/* A source or an application name in its index (m->src_ix, m->name_ix). */
+static struct svc_key *find_key(struct index *const *ixp, const char *key, size_t len, uint64_t h)
 {
-	const struct svc_pair *p = caa_container_of(node, struct svc_pair, node);
-	const struct pair_key *k = key;
-	tsan_acquire(p);
-	return strcmp(p->keys, k->src) == 0 && strcmp(p->dst, k->dst) == 0;
+	const struct index *ix = LOAD_PTR(*ixp);
+	const size_t mask = ix->mask;
+
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		struct svc_key *s = LOAD_PTR(ix->slot[i].node);
+		if (!s)
+			return NULL;
+		if (ix->slot[i].hash == h && s->len == len && bytes_eq(s->key, key, len))
+			return s;
+	}
 }
 
-static struct svc_src *find_src(const struct svcmap *m, const char *key, uint64_t h)
+static struct svc_pair *find_pair_in(const struct index *ix, uint64_t h, const char *src,
+				     size_t slen, const char *dst, size_t dlen)
 {
-	struct cds_lfht_iter it;
-	cds_lfht_lookup(m->sources, h, src_match, key, &it);
-	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
-	return n ? caa_container_of(n, struct svc_src, node) : NULL;
+	const size_t mask = ix->mask;
+
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		struct svc_pair *p = LOAD_PTR(ix->slot[i].node);
+		if (!p)
+			return NULL;
+		if (ix->slot[i].hash == h && p->slen == slen && p->dlen == dlen &&
+		    bytes_eq(p->keys, src, slen) && bytes_eq(p->keys + slen + 1, dst, dlen))
+			return p;
+	}
 }
 
-static struct svc_pair *find_pair(const struct svcmap *m, uint64_t h, const char *src,
-				  const char *dst)
+static struct svc_pair *find_pair(const struct svcmap *m, uint64_t h, const char *src, size_t slen,
+				  const char *dst, size_t dlen)
 {
-	struct cds_lfht_iter it;
-	struct pair_key k = {.src = src, .dst = dst};
-	cds_lfht_lookup(m->pairs, h, pair_match, &k, &it);
-	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
-	return n ? caa_container_of(n, struct svc_pair, node) : NULL;
+	return find_pair_in(LOAD_PTR(m->pair_ix), h, src, slen, dst, dlen);
 }
 
-static struct svc_app *find_app(const struct svc_pair *p, uint64_t h, const char *app)
+/* Is the interned name in the pair's set? Its entry into *entry when entry is not NULL. The
+ * plain lookups pass NULL: for the first APP_BITS names the pair's bit set answers alone. */
+static inline bool app_in(const struct svc_pair *p, const struct svc_key *name,
+			  struct svc_app **entry)
 {
+	const uint32_t id = name->id;
+
+	if (id < APP_BITS) {
+		const uint64_t bits = LOAD_PTR(p->app_bits[id / 64]);
+		if (!((bits >> (id % 64)) & 1))
+			return false;
+		if (!entry)
+			return true;
+	}
 	const struct app_set *set = LOAD_PTR(p->apps);
 	if (!set)
-		return NULL;
+		return false;
 	uint32_t n = __atomic_load_n(&set->n, __ATOMIC_ACQUIRE);
 	for (uint32_t i = 0; i < n; i++)
-		if (set->slot[i].hash == h && strcmp(set->slot[i].app->name, app) == 0)
-			return set->slot[i].app;
-	return NULL;
+		if (set->name[i] == name) {
+			if (entry)
+				*entry = app_of(set)[i];
+			return true;
+		}
+	return false;
+}
+
+static struct svc_app *find_app(const struct svc_pair *p, const struct svc_key *name)
+{
+	struct svc_app *a = NULL;
+	app_in(p, name, &a);
+	return a;
 }
 
 /* The common walk: how far (src, dst, app) gets. dst / app NULL stop early. The pair is asked
- * first: when it exists the source does too, and that is the common case. */
+ * first: when it exists the source does too, and that is the common case. Each key is hashed
+ * once. The pair's slot is prefetched before the application name is looked up (a small,
+ * cached index), so that the two overlap. */
 static enum svcmap_match locate(const struct svcmap *m, const char *src, const char *dst,
 				const char *app, struct svc_app **found)
 {
 	enum svcmap_match r = SVCMAP_NO_SOURCE;
-	const struct svc_pair *p;
-	struct svc_app *a;
-	uint64_t hs;
+	const struct svc_pair *p = NULL;
+	const struct svc_key *name = NULL;
+	size_t slen, dlen, alen;
+	uint64_t hs, hp = 0;
+	const struct index *ix = NULL;
 
 	if (!m || !src)
 		goto out;
-	hs = str_hash(m->seed, src);
-	p = dst ? find_pair(m, pair_hash(hs, str_hash(m->seed, dst)), src, dst) : NULL;
+	hs = str_hash(m->seed, src, &slen);
+	if (dst) {
+		hp = pair_hash(hs, str_hash(m->seed, dst, &dlen));
+		ix = LOAD_PTR(m->pair_ix);
+		__builtin_prefetch(&ix->slot[hp & ix->mask]);
+		if (app) {
+			uint64_t ha = str_hash(m->seed, app, &alen);
+			name = find_key(&m->name_ix, app, alen, ha);
+		}
+		p = find_pair_in(ix, hp, src, slen, dst, dlen);
+	}
 	if (!p) {
-		if (find_src(m, src, hs))
+		if (find_key(&m->src_ix, src, slen, hs))
 			r = SVCMAP_NO_DESTINATION;
 		goto out;
 	}
 	r = SVCMAP_NO_APP;
-	if (!app)
-		goto out;
-	a = find_app(p, str_hash(m->seed, app), app);
-	if (!a)
+	if (!app || !name || !app_in(p, name, found))
 		goto out;
 	r = SVCMAP_MATCH;
-	if (found)
-		*found = a;
 out:
 	tsan_release(&grace_sync);
 	return r;
@@ -298,32 +646,22 @@ void svcmap__size(const struct svcmap *m, size_t *sources, size_t *pairs, size_t
 
 /* ---- construction -------------------------------------------------------------------------- */
 
-static unsigned long pow2_at_least(size_t n)
-{
-	unsigned long s = 16;
-	while (s < n && s < (1UL << 22))
-		s <<= 1;
-	return s;
-}
-
-/* A map whose tables start large enough for the given counts (a loaded map is not resized
- * while readers use it). */
+/* A map whose indexes start large enough for the given counts (a loaded map never grows). */
 static struct svcmap *map_new_sized(size_t n_sources, size_t n_pairs)
 {
-	const int flags = CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING;
 	struct svcmap *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		return NULL;
 	pthread_once(&hash_seed_once, hash_seed_init);
 	m->seed = hash_seed;
-	m->sources = cds_lfht_new(pow2_at_least(n_sources), 16, 0, flags, NULL);
-	m->pairs = cds_lfht_new(pow2_at_least(n_pairs), 16, 0, flags, NULL);
-	if (!m->sources || !m->pairs) {
-		if (m->sources)
-			cds_lfht_destroy(m->sources, NULL);
-		if (m->pairs)
-			cds_lfht_destroy(m->pairs, NULL);
+	m->src_ix = index_new(index_cap_for(n_sources));
+	m->pair_ix = index_new(index_cap_for(n_pairs));
+	m->name_ix = index_new(index_cap_for(0));
+	if (!m->src_ix || !m->pair_ix || !m->name_ix) {
+		index_free(m->src_ix);
+		index_free(m->pair_ix);
+		index_free(m->name_ix);
 		free(m);
 		return NULL;
 	}
@@ -335,41 +673,21 @@ struct svcmap *svcmap__new(void)
 	return map_new_sized(0, 0);
 }
 
+/* Plain frees, no other thread involved: the arena's blocks (every node), the three live
+ * indexes and the retired ones. */
 void svcmap__free(struct svcmap *m)
 {
-	struct svc_src *s, *snext;
-	struct svc_pair *p, *pnext;
-	struct app_set *set, *setnext;
+	struct index *ix, *ixnext;
 
 	if (!m)
 		return;
-	/* cds_lfht_destroy wants empty tables. Nodes are freed only after the tables are
-	 * destroyed: that also waits for a resize worker that might still walk them. */
-	rcu_read_lock();
-	for (p = m->all_pairs; p; p = p->all_next)
-		cds_lfht_del(m->pairs, &p->node);
-	for (s = m->all_sources; s; s = s->all_next)
-		cds_lfht_del(m->sources, &s->node);
-	rcu_read_unlock();
-	if (cds_lfht_destroy(m->pairs, NULL) != 0 || cds_lfht_destroy(m->sources, NULL) != 0)
-		svc_warn("service map: hash table not destroyed (leaked)");
-
-	for (p = m->all_pairs; p; p = pnext) {
-		pnext = p->all_next;
-		if (p->apps) {
-			for (uint32_t i = 0; i < p->apps->n; i++)
-				free(p->apps->slot[i].app);
-			free(p->apps);
-		}
-		free(p);
-	}
-	for (set = m->retired; set; set = setnext) {
-		setnext = set->retired_next;
-		free(set);
-	}
-	for (s = m->all_sources; s; s = snext) {
-		snext = s->all_next;
-		free(s);
+	arena_free(&m->arena);
+	index_free(m->pair_ix);
+	index_free(m->src_ix);
+	index_free(m->name_ix);
+	for (ix = m->retired_ix; ix; ix = ixnext) {
+		ixnext = ix->retired_next;
+		index_free(ix);
 	}
 	free(m);
 }
@@ -419,99 +737,135 @@ static bool name_ok(const char *s)
 	return n <= NAME_MAX_LEN;
 }
 
-/* Writer side: find or add. Single writer per map. Caller holds rcu_read_lock(). */
-static int get_src(struct svcmap *m, const char *key, uint64_t h, struct svc_src **out)
+/* Writer side: find or add. Single writer per map (see Concurrency). */
+
+/* Find or add key in *ixp (m->src_ix with count m->n_sources, or m->name_ix with m->n_names):
+ * *added tells which, for the caller's count. */
+static int get_key(struct svcmap *m, struct index **ixp, size_t count, const char *key, size_t len,
+		   uint64_t h, struct svc_key **out, bool *added)
 {
-	struct svc_src *s = find_src(m, key, h);
+	struct svc_key *s = find_key(ixp, key, len, h);
+	int err;
+
+	*added = false;
 	if (!s) {
-		size_t len = strlen(key);
 		if (!name_ok(key))
 			return -EINVAL;
-		s = malloc(sizeof(*s) + len + 1);
+		if ((err = index_reserve(m, ixp, count)) != 0)
+			return err;
+		s = arena_alloc(&m->arena, sizeof(*s) + len + 1);
 		if (!s)
 			return -ENOMEM;
+		s->id = (uint32_t)count;
+		s->len = (uint8_t)len;
 		memcpy(s->key, key, len + 1);
-		cds_lfht_node_init(&s->node);
-		s->all_next = m->all_sources;
-		tsan_release(s);
-		cds_lfht_add(m->sources, h, &s->node);
-		PUBLISH_PTR(m->all_sources, s);
-		STORE(m->n_sources, m->n_sources + 1);
+		index_put(*ixp, h, s);
+		*added = true;
 	}
 	*out = s;
 	return 0;
 }
 
-static int get_pair(struct svcmap *m, const struct svc_src *s, uint64_t h, const char *dst,
-		    struct svc_pair **out)
+static int get_src(struct svcmap *m, const char *key, size_t len, uint64_t h, struct svc_key **out)
 {
-	struct svc_pair *p = find_pair(m, h, s->key, dst);
-	if (!p) {
-		size_t slen = strlen(s->key), dlen = strlen(dst);
-		if (!name_ok(dst))
-			return -EINVAL;
-		p = malloc(sizeof(*p) + slen + 1 + dlen + 1);
-		if (!p)
-			return -ENOMEM;
-		memcpy(p->keys, s->key, slen + 1);
-		memcpy(p->keys + slen + 1, dst, dlen + 1);
-		p->dst = p->keys + slen + 1;
-		p->src = s;
-		p->apps = NULL;
-		cds_lfht_node_init(&p->node);
-		p->all_next = m->all_pairs;
-		tsan_release(p);
-		cds_lfht_add(m->pairs, h, &p->node);
-		PUBLISH_PTR(m->all_pairs, p);
-		STORE(m->n_pairs, m->n_pairs + 1);
-	}
+	bool added;
+	int err = get_key(m, &m->src_ix, m->n_sources, key, len, h, out, &added);
+	if (added)
+		STORE(m->n_sources, m->n_sources + 1);
+	return err;
+}
+
+/* Add the pair (s, dst), known absent, under hash h. */
+static int add_pair(struct svcmap *m, const struct svc_key *s, uint64_t h, const char *dst,
+		    size_t dlen, struct svc_pair **out)
+{
+	struct svc_pair *p;
+	size_t slen = s->len;
+	int err;
+
+	if (!name_ok(dst))
+		return -EINVAL;
+	if ((err = index_reserve(m, &m->pair_ix, m->n_pairs)) != 0)
+		return err;
+	p = arena_alloc_line(&m->arena, sizeof(*p) + slen + 1 + dlen + 1);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p->keys, s->key, slen + 1);
+	memcpy(p->keys + slen + 1, dst, dlen + 1);
+	p->slen = (uint8_t)slen;
+	p->dlen = (uint8_t)dlen;
+	memset(p->app_bits, 0, sizeof(p->app_bits));
+	p->src = s;
+	p->apps = NULL;
+	index_put(m->pair_ix, h, p);
+	STORE(m->n_pairs, m->n_pairs + 1);
 	*out = p;
 	return 0;
 }
 
-/* Append (h, a) to the pair's set: in place while there is room, else into a copy twice the
- * size (the old set is retired, not freed: a reader may be scanning it). */
-static int app_set_append(struct svcmap *m, struct svc_pair *p, uint64_t h, struct svc_app *a)
+/* Make room for want applications in the pair's set: when it is too small, copy it into a set
+ * of max(want, twice its size, 4) slots and publish that (the old set stays in the arena: a
+ * reader may be scanning it). Allocated before the entries, so that a pair node and its set
+ * are neighbours in the arena. 0 or -ENOMEM. */
+static int app_set_reserve(struct svcmap *m, struct svc_pair *p, size_t want)
 {
-	struct app_set *set = p->apps;
-	if (!set || set->n == set->cap) {
-		uint32_t cap = set ? set->cap * 2 : 4;
-		struct app_set *bigger = malloc(sizeof(*bigger) + cap * sizeof(bigger->slot[0]));
-		if (!bigger)
-			return -ENOMEM;
-		bigger->cap = cap;
-		bigger->n = set ? set->n : 0;
-		bigger->retired_next = NULL;
-		if (set)
-			memcpy(bigger->slot, set->slot, set->n * sizeof(set->slot[0]));
-		PUBLISH_PTR(p->apps, bigger);
-		if (set) {
-			set->retired_next = m->retired;
-			m->retired = set;
-		}
-		set = bigger;
+	const struct app_set *set = p->apps;
+	struct app_set *bigger;
+	size_t cap;
+
+	if (!want || (set && set->cap >= want))
+		return 0;
+	cap = set ? 2 * (size_t)set->cap : 4;
+	if (cap < want)
+		cap = want;
+	if (cap > UINT32_MAX)
+		return -ENOMEM;
+	bigger = arena_alloc(&m->arena, sizeof(*bigger) + cap * (sizeof(bigger->name[0]) +
+								 sizeof(struct svc_app *)));
+	if (!bigger)
+		return -ENOMEM;
+	bigger->cap = (uint32_t)cap;
+	bigger->n = set ? set->n : 0;
+	if (set) {
+		memcpy(bigger->name, set->name, set->n * sizeof(set->name[0]));
+		memcpy(app_of(bigger), app_of(set), set->n * sizeof(struct svc_app *));
 	}
-	set->slot[set->n].hash = h;
-	set->slot[set->n].app = a;
-	__atomic_store_n(&set->n, set->n + 1, __ATOMIC_RELEASE);
+	PUBLISH_PTR(p->apps, bigger);
 	return 0;
 }
 
 static int get_app(struct svcmap *m, struct svc_pair *p, const char *app, struct svc_app **out)
 {
-	uint64_t h = str_hash(m->seed, app);
-	struct svc_app *a = find_app(p, h, app);
+	size_t len;
+	uint64_t h = str_hash(m->seed, app, &len);
+	struct svc_key *name;
+	struct app_set *set;
+	struct svc_app *a;
+	bool added;
+	int err = get_key(m, &m->name_ix, m->n_names, app, len, h, &name, &added);
+
+	if (err)
+		return err;
+	if (added)
+		m->n_names++;
+	a = added ? NULL : find_app(p, name);
 	if (!a) {
-		size_t len = strlen(app);
-		if (!name_ok(app))
-			return -EINVAL;
-		a = calloc(1, sizeof(*a) + len + 1);
+		err = app_set_reserve(m, p, p->apps ? (size_t)p->apps->n + 1 : 1);
+		if (err)
+			return err;
+		a = arena_alloc(&m->arena, sizeof(*a));
 		if (!a)
 			return -ENOMEM;
-		memcpy(a->name, app, len + 1);
-		if (app_set_append(m, p, h, a) != 0) {
-			free(a);
-			return -ENOMEM;
+		memset(a, 0, sizeof(*a));
+		a->name = name;
+		/* Append: slot written, then the count published with a release store. */
+		set = p->apps;
+		set->name[set->n] = name;
+		app_of(set)[set->n] = a;
+		__atomic_store_n(&set->n, set->n + 1, __ATOMIC_RELEASE);
+		if (name->id < APP_BITS) {
+			uint64_t *w = &p->app_bits[name->id / 64];
+			PUBLISH_PTR(*w, *w | (uint64_t)1 << (name->id % 64));
 		}
 		STORE(m->n_entries, m->n_entries + 1);
 	}
@@ -519,23 +873,42 @@ static int get_app(struct svcmap *m, struct svc_pair *p, const char *app, struct
 	return 0;
 }
 
+/* Find or add src and, when dst is not NULL, the pair (src, dst) into *pair. Each key is hashed
+ * once; when the pair exists (the common case when learning) the source is not looked up. */
+static int get_pair(struct svcmap *m, const char *src, const char *dst, struct svc_pair **pair)
+{
+	struct svc_key *s;
+	struct svc_pair *p = NULL;
+	size_t slen, dlen = 0;
+	uint64_t hs = str_hash(m->seed, src, &slen), hp = 0;
+	int err;
+
+	if (dst) {
+		hp = pair_hash(hs, str_hash(m->seed, dst, &dlen));
+		p = find_pair(m, hp, src, slen, dst, dlen);
+	}
+	if (!p) {
+		if ((err = get_src(m, src, slen, hs, &s)) != 0)
+			return err;
+		if (!dst)
+			return 0;
+		if ((err = add_pair(m, s, hp, dst, dlen, &p)) != 0)
+			return err;
+	}
+	*pair = p;
+	return 0;
+}
+
 /* Find or add (src[, dst[, app]]); NULL dst / app stop early. */
 static int get_entry(struct svcmap *m, const char *src, const char *dst, const char *app,
 		     struct svc_app **out)
 {
-	struct svc_src *s;
 	struct svc_pair *p;
-	uint64_t hs = str_hash(m->seed, src);
-	int err;
+	int err = get_pair(m, src, dst, &p);
 
-	rcu_read_lock();
-	err = get_src(m, src, hs, &s);
-	if (!err && dst)
-		err = get_pair(m, s, pair_hash(hs, str_hash(m->seed, dst)), dst, &p);
-	if (!err && dst && app)
-		err = get_app(m, p, app, out);
-	rcu_read_unlock();
-	return err;
+	if (err || !dst || !app)
+		return err;
+	return get_app(m, p, app, out);
 }
 
 static uint64_t sat_add(uint64_t a, uint64_t b)
@@ -574,6 +947,7 @@ int svcmap__learn(struct svcmap *m, const char *src, const char *dst, const char
 
 int svcmap__merge(struct svcmap *into, const struct svcmap *from)
 {
+	const struct index *ix;
 	int err = 0;
 
 	if (!into || into == from)
@@ -581,17 +955,25 @@ int svcmap__merge(struct svcmap *into, const struct svcmap *from)
 	if (!from)
 		return 0;
 	/* Empty sources and pairs (possible in a hand-edited file) are carried over too. */
-	for (const struct svc_src *s = LOAD_PTR(from->all_sources); s && !err; s = s->all_next)
-		err = get_entry(into, s->key, NULL, NULL, NULL);
-	for (const struct svc_pair *p = LOAD_PTR(from->all_pairs); p && !err; p = p->all_next) {
-		err = get_entry(into, p->src->key, p->dst, NULL, NULL);
+	ix = LOAD_PTR(from->src_ix);
+	for (size_t i = 0; i <= ix->mask && !err; i++) {
+		const struct svc_key *s = LOAD_PTR(ix->slot[i].node);
+		if (s)
+			err = get_entry(into, s->key, NULL, NULL, NULL);
+	}
+	ix = LOAD_PTR(from->pair_ix);
+	for (size_t i = 0; i <= ix->mask && !err; i++) {
+		const struct svc_pair *p = LOAD_PTR(ix->slot[i].node);
+		if (!p)
+			continue;
+		err = get_entry(into, p->src->key, pair_dst(p), NULL, NULL);
 		const struct app_set *set = LOAD_PTR(p->apps);
 		uint32_t n = set ? __atomic_load_n(&set->n, __ATOMIC_ACQUIRE) : 0;
-		for (uint32_t i = 0; i < n && !err; i++) {
-			const struct svc_app *a = set->slot[i].app;
+		for (uint32_t j = 0; j < n && !err; j++) {
+			const struct svc_app *a = app_of(set)[j];
 			struct svc_app *to;
 			struct svcmap_counters c;
-			err = get_entry(into, p->src->key, p->dst, a->name, &to);
+			err = get_entry(into, p->src->key, pair_dst(p), a->name->key, &to);
 			if (!err) {
 				counters_read(a, &c);
 				counters_add(to, &c);
@@ -603,33 +985,40 @@ int svcmap__merge(struct svcmap *into, const struct svcmap *from)
 
 /* ---- sorted iteration ---------------------------------------------------------------------- */
 
+/* Nodes as index_collect gives them: src[i] is a const struct svc_key *, pair[i] a const
+ * struct svc_pair *. */
 struct sorted {
-	const struct svc_src **src;
+	const void **src;
 	size_t n_src;
-	const struct svc_pair **pair;
+	const void **pair;
 	size_t n_pair;
 };
 
 static int cmp_src(const void *a, const void *b)
 {
-	const struct svc_src *x = *(const struct svc_src *const *)a;
-	const struct svc_src *y = *(const struct svc_src *const *)b;
+	const struct svc_key *x = *(const void *const *)a;
+	const struct svc_key *y = *(const void *const *)b;
 	return strcmp(x->key, y->key);
 }
 
 static int cmp_pair(const void *a, const void *b)
 {
-	const struct svc_pair *x = *(const struct svc_pair *const *)a;
-	const struct svc_pair *y = *(const struct svc_pair *const *)b;
+	const struct svc_pair *x = *(const void *const *)a;
+	const struct svc_pair *y = *(const void *const *)b;
 	int c = strcmp(x->src->key, y->src->key);
-	return c ? c : strcmp(x->dst, y->dst);
+	return c ? c : strcmp(pair_dst(x), pair_dst(y));
 }
 
 static int cmp_app(const void *a, const void *b)
 {
 	const struct svc_app *x = *(const struct svc_app *const *)a;
 	const struct svc_app *y = *(const struct svc_app *const *)b;
-	return strcmp(x->name, y->name);
+	return strcmp(x->name->key, y->name->key);
+}
+
+static const struct svc_pair *pair_at(const struct sorted *so, size_t i)
+{
+	return so->pair[i];
 }
 
 static void sorted_free(struct sorted *so)
@@ -642,35 +1031,18 @@ static void sorted_free(struct sorted *so)
 /* Snapshot the sources and pairs in key order. 0 or -ENOMEM. */
 static int sorted_build(const struct svcmap *m, struct sorted *so)
 {
-	size_t n;
+	int err;
 
 	memset(so, 0, sizeof(*so));
-	n = 0;
-	for (const struct svc_src *s = LOAD_PTR(m->all_sources); s; s = s->all_next)
-		n++;
-	so->src = malloc((n ? n : 1) * sizeof(*so->src));
-	if (!so->src)
-		goto nomem;
-	for (const struct svc_src *s = LOAD_PTR(m->all_sources); s && so->n_src < n;
-	     s = s->all_next)
-		so->src[so->n_src++] = s;
-
-	n = 0;
-	for (const struct svc_pair *p = LOAD_PTR(m->all_pairs); p; p = p->all_next)
-		n++;
-	so->pair = malloc((n ? n : 1) * sizeof(*so->pair));
-	if (!so->pair)
-		goto nomem;
-	for (const struct svc_pair *p = LOAD_PTR(m->all_pairs); p && so->n_pair < n;
-	     p = p->all_next)
-		so->pair[so->n_pair++] = p;
-
+	if ((err = index_collect(LOAD_PTR(m->src_ix), &so->src, &so->n_src)) != 0)
+		return err;
+	if ((err = index_collect(LOAD_PTR(m->pair_ix), &so->pair, &so->n_pair)) != 0) {
+		sorted_free(so);
+		return err;
+	}
 	qsort(so->src, so->n_src, sizeof(*so->src), cmp_src);
 	qsort(so->pair, so->n_pair, sizeof(*so->pair), cmp_pair);
 	return 0;
-nomem:
-	sorted_free(so);
-	return -ENOMEM;
 }
 
 /* The applications of a pair in name order; *out malloc'd (caller frees). */
@@ -683,7 +1055,7 @@ static int sorted_apps(const struct svc_pair *p, const struct svc_app ***out, si
 	if (!v)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++)
-		v[i] = set->slot[i].app;
+		v[i] = app_of(set)[i];
 	qsort(v, n, sizeof(*v), cmp_app);
 	*out = v;
 	*n_out = n;
@@ -699,12 +1071,13 @@ void svcmap__foreach(const struct svcmap *m, svcmap_visit_fn fn, void *ctx)
 	for (size_t i = 0; i < so.n_pair; i++) {
 		const struct svc_app **apps;
 		size_t n;
-		if (sorted_apps(so.pair[i], &apps, &n) != 0)
+		const struct svc_pair *p = so.pair[i];
+		if (sorted_apps(p, &apps, &n) != 0)
 			break;
 		for (size_t j = 0; j < n; j++) {
 			struct svcmap_counters c;
 			counters_read(apps[j], &c);
-			fn(ctx, so.pair[i]->src->key, so.pair[i]->dst, apps[j]->name, &c);
+			fn(ctx, p->src->key, pair_dst(p), apps[j]->name->key, &c);
 		}
 		free(apps);
 	}
@@ -753,21 +1126,21 @@ static int write_map(FILE *f, const struct svcmap *m)
 	fprintf(f, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"sources\": {", MAP_FORMAT,
 		MAP_VERSION);
 	for (size_t si = 0; si < so.n_src && !err; si++) {
-		const struct svc_src *s = so.src[si];
+		const struct svc_key *s = so.src[si];
 		bool first_dst = true;
 		fputs(si ? ",\n    " : "\n    ", f);
 		put_str(f, s->key);
 		fputs(": {", f);
 		/* so.pair is sorted by source key, so this source's pairs are next in line. */
-		while (pi < so.n_pair && strcmp(so.pair[pi]->src->key, s->key) < 0)
+		while (pi < so.n_pair && strcmp(pair_at(&so, pi)->src->key, s->key) < 0)
 			pi++;
-		for (; pi < so.n_pair && so.pair[pi]->src == s; pi++) {
-			const struct svc_pair *p = so.pair[pi];
+		for (; pi < so.n_pair && pair_at(&so, pi)->src == s; pi++) {
+			const struct svc_pair *p = pair_at(&so, pi);
 			const struct svc_app **apps;
 			size_t n;
 			fputs(first_dst ? "\n      " : ",\n      ", f);
 			first_dst = false;
-			put_str(f, p->dst);
+			put_str(f, pair_dst(p));
 			fputs(": {", f);
 			err = sorted_apps(p, &apps, &n);
 			if (err)
@@ -776,7 +1149,7 @@ static int write_map(FILE *f, const struct svcmap *m)
 				struct svcmap_counters c;
 				counters_read(apps[j], &c);
 				fputs(j ? ",\n        " : "\n        ", f);
-				put_str(f, apps[j]->name);
+				put_str(f, apps[j]->name->key);
 				fprintf(f,
 					": {\"flows\": %" PRIu64 ", \"bytes\": %" PRIu64
 					", \"first_seen_ms\": %" PRIu64
@@ -983,6 +1356,7 @@ static int load_sources(const char *path, struct svcmap *m, const json_t *source
 	const char *sk, *dk, *ak;
 	json_t *sv, *dv, *av;
 	struct jpath w1 = {{0}}, w2 = {{0}}, w3 = {{0}};
+	struct svc_pair *p;
 	int err;
 
 	json_object_foreach((json_t *)sources, sk, sv)
@@ -1007,7 +1381,9 @@ static int load_sources(const char *path, struct svcmap *m, const json_t *source
 					 json_util__kind(dv));
 				return -EINVAL;
 			}
-			if ((err = get_entry(m, sk, dk, NULL, NULL)) != 0)
+			/* The pair's set sized once, next to the pair in the arena. */
+			if ((err = get_pair(m, sk, dk, &p)) != 0 ||
+			    (err = app_set_reserve(m, p, json_object_size(dv))) != 0)
 				return err;
 			json_object_foreach(dv, ak, av)
 			{
@@ -1026,7 +1402,7 @@ static int load_sources(const char *path, struct svcmap *m, const json_t *source
 				}
 				if ((err = load_counters(path, w3.buf, av, &c)) != 0)
 					return err;
-				if ((err = get_entry(m, sk, dk, ak, &a)) != 0)
+				if ((err = get_app(m, p, ak, &a)) != 0)
 					return err;
 				counters_add(a, &c);
 			}
@@ -1290,7 +1666,7 @@ void hostkey__of(const struct svc_config *c, const uint8_t addr[16], uint8_t ipv
 	}
 	case REMOTE_COLLAPSE:
 	default:
-		snprintf(out, HOSTKEY_LEN, "remote");
+		memcpy(out, "remote", sizeof("remote"));
 		return;
 	}
 }

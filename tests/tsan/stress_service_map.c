@@ -1,6 +1,10 @@
 /* stress_service_map.c - ThreadSanitizer stress of the service map's RCU publication (Criterion
  * cannot run under TSan): 3 readers look up under rcu_read_lock while the main thread publishes
- * 1000 maps, then a reader runs while the main thread learns into a live map. Exit 0 on success. */
+ * 1000 maps; then a reader runs while the main thread learns into a live map (the single writer
+ * with concurrent readers that service_map.c supports): first new sources and pairs (the
+ * indexes grow and are republished), then many applications per pair and more distinct names
+ * than a pair's bit set holds (application sets grow and are republished, names past id 128 are
+ * found by scanning). Exit 0 on success. */
 #include <urcu.h>
 
 #include <pthread.h>
@@ -15,6 +19,8 @@
 #define N_PUBLISH 1000
 #define N_READERS 3
 #define N_LEARN 3000
+#define N_APPS 200     /* distinct application names: past the pair's 128-bit set */
+#define N_APP_PAIRS 64 /* each learns half of the names: sets grow 4 -> 128 */
 
 static struct svcmap_ref ref;
 static atomic_bool stop;
@@ -97,6 +103,35 @@ static void *learn_reader(void *arg)
 	return NULL;
 }
 
+/* Phase 3: pair i holds "A<n>" when (n + i) is even, once learned. A MATCH must come with
+ * its entry; anything else must never match. */
+static atomic_ulong apps_seen;
+
+static void *apps_reader(void *arg)
+{
+	unsigned seed = 7;
+	char src[32], app[32];
+	(void)arg;
+	rcu_register_thread();
+	while (!atomic_load(&stop)) {
+		int i = (int)(rand_r(&seed) % N_APP_PAIRS), n = (int)(rand_r(&seed) % N_APPS);
+		struct svcmap_counters c;
+		snprintf(src, sizeof(src), "10.8.0.%d", i);
+		snprintf(app, sizeof(app), "A%d", n);
+		rcu_read_lock();
+		enum svcmap_match r = svcmap__lookup(live, src, "remote", app);
+		if (r == SVCMAP_MATCH) {
+			atomic_fetch_add(&apps_seen, 1);
+			if ((n + i) % 2 || !svcmap__get(live, src, "remote", app, &c) ||
+			    c.flows > 1)
+				atomic_fetch_add(&errors, 1);
+		}
+		rcu_read_unlock();
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
 int main(void)
 {
 	pthread_t th[N_READERS];
@@ -138,6 +173,35 @@ int main(void)
 	atomic_store(&stop, true);
 	pthread_join(th[0], NULL);
 	svcmap__free(live);
+
+	atomic_store(&stop, false);
+	live = svcmap__new();
+	pthread_create(&th[0], NULL, apps_reader, NULL);
+	for (int n = 0; n < N_APPS; n++)
+		for (int i = 0; i < N_APP_PAIRS; i++) {
+			char app[32];
+			if ((n + i) % 2)
+				continue;
+			snprintf(src, sizeof(src), "10.8.0.%d", i);
+			snprintf(app, sizeof(app), "A%d", n);
+			rcu_read_lock();
+			if (svcmap__learn(live, src, "remote", app, 1, 1, 2))
+				abort();
+			rcu_read_unlock();
+		}
+	atomic_store(&stop, true);
+	pthread_join(th[0], NULL);
+	rcu_read_lock();
+	for (int n = 0; n < N_APPS; n++)
+		for (int i = 0; i < N_APP_PAIRS; i++) {
+			char app[32];
+			snprintf(src, sizeof(src), "10.8.0.%d", i);
+			snprintf(app, sizeof(app), "A%d", n);
+			if (svcmap__has_app(live, src, "remote", app) != !((n + i) % 2))
+				atomic_fetch_add(&errors, 1);
+		}
+	rcu_read_unlock();
+	svcmap__free(live);
 	rcu_unregister_thread();
 
 	if (atomic_load(&errors)) {
@@ -145,6 +209,7 @@ int main(void)
 			(unsigned long)atomic_load(&errors));
 		return 1;
 	}
-	printf("stress_service_map: ok\n");
+	printf("stress_service_map: ok (%lu concurrent application matches)\n",
+	       (unsigned long)atomic_load(&apps_seen));
 	return 0;
 }
