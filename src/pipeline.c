@@ -186,7 +186,7 @@ int pipeline__run(const struct pipeline_opts *o)
 	pthread_t reader;
 	unsigned started = 0, inited = 0, chans_ok = 0;
 	bool reader_started = false, consumer_started = false;
-	sigset_t sigs, old;
+	sigset_t sigs;
 
 	/* The main thread loads, saves and frees the map (before / after the detector thread). */
 	detector__thread_register();
@@ -224,7 +224,7 @@ int pipeline__run(const struct pipeline_opts *o)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	cons.queue = &queue;
 	cons.learn = o->learn;
@@ -335,7 +335,9 @@ unblock:
 		atomic_store(&done_count, n);
 		pthread_join(cons.thread, NULL);
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* INT/TERM/HUP stay blocked: one that arrives after the last flow was judged (a late
+	 * SIGHUP from logrotate, a second Ctrl-C) must not kill the process while it writes
+	 * its last outputs and exits. */
 cleanup:
 	if (cons.csv && flow_csv__close(cons.csv) != 0 && status == 0)
 		status = 1;

@@ -4,7 +4,8 @@
  *
  * and, on the calling (main) thread, waits for signals: SIGINT/SIGTERM stop the capture,
  * SIGHUP reloads the map and reopens the logs. Every flow that a worker ends is judged exactly
- * once before pipeline__run returns. */
+ * once before pipeline__run returns. SIGINT, SIGTERM and SIGHUP stay blocked in the calling
+ * thread after it returns (the process is ending). */
 #ifndef SVCSENSOR_PIPELINE_H
 #define SVCSENSOR_PIPELINE_H
 
