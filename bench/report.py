@@ -314,6 +314,8 @@ for e in (10000, 100000):
 
 # ---------------------------------------------------------------- live
 DROP_RE = re.compile(r"(?:drop(?:s|ped)?)[ :=]+(\d+)", re.I)
+# svcsensor's exit summary for live capture: the kernel's ring counters (packets include drops)
+RING_RE = re.compile(r"ring: packets (\d+), drops (\d+)")
 NDPI_RX_RE = re.compile(r"IP packets:\s+\d+\s+of\s+(\d+)\s+packets total")
 rows = read_tsv(os.path.join(D, "live.tsv"))
 if rows or any(s["section"] == "live" for s in skipped):
@@ -333,10 +335,12 @@ if rows or any(s["section"] == "live" for s in skipped):
             rx = int(m.group(1)) if m else None
         else:
             err = text(log + ".err")
-            c = svc_counters(err)
-            rx = c.get("packets")
-            ds = [int(x) for x in DROP_RE.findall(err)]
-            drops = max(ds) if ds else None
+            m = RING_RE.search(err)
+            if m:
+                drops = int(m.group(2))
+                rx = int(m.group(1)) - drops
+            else:
+                rx = None
         if drops is None and rx is not None and rec["sent"] is not None:
             drops = max(rec["sent"] - rx, 0)
         rec["received"], rec["dropped"] = rx, drops

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "stderr_capture.h"
 #include "svcsensor/common.h"
 #include "svcsensor/flow.h"
 #include "svcsensor/flows_in.h"
@@ -88,40 +89,6 @@ static char *read_file(const char *path)
 	buf[n] = '\0';
 	fclose(f);
 	return buf;
-}
-
-static size_t count_lines(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
-/* stderr of this process into a buffer (in-process API tests). */
-static int cap_saved = -1;
-static FILE *cap_file;
-static char cap_buf[16384];
-
-static void cap_begin(void)
-{
-	fflush(stderr);
-	cap_file = tmpfile();
-	cr_assert_not_null(cap_file);
-	cap_saved = dup(2);
-	cr_assert(dup2(fileno(cap_file), 2) >= 0);
-}
-
-static const char *cap_end(void)
-{
-	fflush(stderr);
-	dup2(cap_saved, 2);
-	close(cap_saved);
-	rewind(cap_file);
-	size_t n = fread(cap_buf, 1, sizeof(cap_buf) - 1, cap_file);
-	cap_buf[n] = '\0';
-	fclose(cap_file);
-	return cap_buf;
 }
 
 /* The binary under test, or skip. */

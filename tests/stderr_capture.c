@@ -1,0 +1,44 @@
+/* stderr_capture.c - see stderr_capture.h. */
+#include "stderr_capture.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static int cap_saved = -1;
+static FILE *cap_file;
+static char cap_buf[16384];
+
+void cap_begin(void)
+{
+	fflush(stderr);
+	cap_file = tmpfile();
+	cr_assert_not_null(cap_file);
+	cap_saved = dup(2);
+	cr_assert(dup2(fileno(cap_file), 2) >= 0);
+}
+
+const char *cap_end(void)
+{
+	size_t n;
+
+	fflush(stderr);
+	dup2(cap_saved, 2);
+	close(cap_saved);
+	cap_saved = -1;
+	rewind(cap_file);
+	n = fread(cap_buf, 1, sizeof(cap_buf) - 1, cap_file);
+	cap_buf[n] = '\0';
+	fclose(cap_file);
+	cap_file = NULL;
+	return cap_buf;
+}
+
+size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
