@@ -111,6 +111,10 @@ Test(dpi, dns_names_and_server_name)
 
 	/* A packet after final is ignored. */
 	cr_assert(dpi__flow_packet(mod, &f, pkt, (uint32_t)n, T0_MS + 5, IPPROTO_UDP));
+	/* The name outlives the nDPI state in its own allocation, released with the flow. */
+	cr_assert_str_eq(f.server_name, "www.wikipedia.org");
+	dpi__flow_release(&f);
+	cr_assert_null(f.server_name);
 }
 
 Test(dpi, proto_names)
@@ -180,6 +184,7 @@ static void garbage_flow(int guess, const char *server, uint16_t port, struct fl
 	}
 	memset(r, 0, sizeof(*r));
 	dpi__flow_fill_record(mod, &f, r);
+	dpi__flow_release(&f);
 }
 
 Test(dpi, unclassifiable_udp_guess_off_is_unknown)
@@ -230,6 +235,7 @@ Test(dpi, udp_cap_is_a_setting)
 	cr_assert(dpi__flow_packet(mod, &f, pkt, (uint32_t)n, T0_MS, IPPROTO_UDP));
 	cr_assert_eq(f.pkts, 4);
 	cr_assert_null(f.nf);
+	dpi__flow_release(&f);
 }
 
 Test(dpi, giveup_before_final_and_release)
@@ -252,6 +258,7 @@ Test(dpi, giveup_before_final_and_release)
 	dpi__flow_fill_record(mod, &f, &r);
 	cr_assert_str_eq(r.app_name, "Unknown");
 	dpi__flow_giveup(mod, &f); /* no-op */
+	dpi__flow_release(&f);
 
 	cr_assert_eq(dpi__flow_start(mod, &g), 0);
 	dpi__flow_release(&g);
@@ -280,4 +287,5 @@ Test(dpi, snaplen_cut_packet_still_seen)
 	cr_assert_str_eq(r.app_name, "DNS", "nDPI must see a cut packet, got %s", r.app_name);
 	cr_assert_eq(cut[2] << 8 | cut[3], (int)n, "the caller's packet is not modified");
 	free(cut);
+	dpi__flow_release(&f);
 }

@@ -52,8 +52,10 @@ struct dpi_flow {
 	bool final;			       /* result will not change any more */
 	bool guessed;			       /* the result came from the give-up (guess), not from
 						* a dissector */
-	char server_name[DPI_SERVER_NAME_LEN]; /* SNI / DNS query / HTTP Host, "" if none;
-						* control characters replaced by '?' */
+	char *server_name;		       /* once final: SNI / DNS query / HTTP Host, heap,
+						* exact size (a flow holds ~30 bytes, not nDPI's
+						* 80), NULL if none; control characters
+						* replaced by '?'. Freed by dpi__flow_release */
 };
 
 /* Build a detection module with every protocol enabled (ndpi_init_detection_module,
@@ -88,8 +90,8 @@ bool dpi__flow_packet(struct dpi_module *m, struct dpi_flow *f, const uint8_t *l
  * final flow. */
 void dpi__flow_giveup(struct dpi_module *m, struct dpi_flow *f);
 
-/* Free the nDPI state of a flow without a result (error paths); the flow becomes final
- * "Unknown". No-op on a final or never-started flow. */
+/* Free what a flow holds: its nDPI state (a flow without a result becomes final "Unknown")
+ * and its server name. Call once per started flow when it ends; a zeroed flow is a no-op. */
 void dpi__flow_release(struct dpi_flow *f);
 
 /* The application name exactly as ndpi_protocol2name gives it ("TLS.YouTube", "DNS",

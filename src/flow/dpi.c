@@ -101,7 +101,12 @@ static void copy_server_name(char *dst, size_t len, const struct ndpi_flow_struc
 
 static void finish(struct dpi_flow *f)
 {
-	copy_server_name(f->server_name, sizeof(f->server_name), f->nf);
+	char name[DPI_SERVER_NAME_LEN];
+
+	copy_server_name(name, sizeof(name), f->nf);
+	/* Exact size: the name outlives the nDPI state for the rest of the flow. If the
+	 * allocation fails the flow simply has no name. */
+	f->server_name = name[0] ? strdup(name) : NULL;
 	ndpi_free_flow(f->nf);
 	f->nf = NULL;
 	f->final = true;
@@ -203,6 +208,8 @@ void dpi__flow_giveup(struct dpi_module *m, struct dpi_flow *f)
 
 void dpi__flow_release(struct dpi_flow *f)
 {
+	free(f->server_name);
+	f->server_name = NULL;
 	if (f->nf) {
 		ndpi_free_flow(f->nf);
 		f->nf = NULL;
@@ -260,6 +267,7 @@ void dpi__flow_fill_record(struct dpi_module *m, const struct dpi_flow *f, struc
 	if (f->nf) /* still in detection: what nDPI has so far */
 		copy_server_name(r->server_name, sizeof(r->server_name), f->nf);
 	else
-		copy_str(r->server_name, sizeof(r->server_name), f->server_name);
+		copy_str(r->server_name, sizeof(r->server_name),
+			 f->server_name ? f->server_name : "");
 	r->guessed = f->guessed;
 }
