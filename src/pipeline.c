@@ -236,11 +236,17 @@ int pipeline__run(const struct pipeline_opts *o)
 		goto unblock;
 	}
 	consumer_started = true;
-	for (; started < n; started++)
+	/* Thread names show in top -H, ps -L and perf: "svc-detector", "svc-worker0", ... */
+	pthread_setname_np(cons.thread, "svc-detector");
+	for (; started < n; started++) {
 		if (pthread_create(&ws[started].thread, NULL, worker__run, &ws[started]) != 0) {
 			svc_err("cannot start worker %u", started);
 			break;
 		}
+		char name[16];
+		snprintf(name, sizeof(name), "svc-worker%u", started % 100);
+		pthread_setname_np(ws[started].thread, name);
+	}
 	rd.files = o->files;
 	rd.n_files = o->n_files;
 	rd.bpf_filter = cfg->bpf_filter;
@@ -255,6 +261,7 @@ int pipeline__run(const struct pipeline_opts *o)
 		}
 	} else if (started == n && pthread_create(&reader, NULL, pcapfile__run, &rd) == 0) {
 		reader_started = true;
+		pthread_setname_np(reader, "svc-reader");
 	} else {
 		/* Workers that started wait for a batch: give each a last one. */
 		atomic_store(&stop, true);
