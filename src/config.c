@@ -623,7 +623,8 @@ static int load_member(struct svc_config *c, const char *key, const json_t *v,
 		return load_int(c, o, v, lc);
 	case OPT_BOOL:
 		if (!json_is_boolean(v))
-			return key_error(lc, key, "expected true or false, got %s", json_util__kind(v));
+			return key_error(lc, key, "expected true or false, got %s",
+					 json_util__kind(v));
 		*(bool *)(void *)((char *)c + o->off) = json_is_true(v);
 		return 0;
 	case OPT_STR:

@@ -58,8 +58,7 @@ void flowq__flush(struct flowq *q, struct flowq_batch *b)
 	__cds_wfcq_splice_blocking(&q->head, &q->tail, &b->head, &b->tail);
 	b->n = 0;
 	atomic_fetch_add_explicit(&q->pushed, n, memory_order_release);
-	if (atomic_load(&q->sleeping) &&
-	    atomic_exchange(&q->sleeping, false))
+	if (atomic_load(&q->sleeping) && atomic_exchange(&q->sleeping, false))
 		sem_post(&q->wake);
 	if (q->max_depth && flowq__depth(q) > q->max_depth) {
 		atomic_fetch_add_explicit(&q->stalls, 1, memory_order_relaxed);

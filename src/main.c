@@ -18,46 +18,48 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: svcsensor [OPTIONS] (-r FILE ... | -i IFACE)\n"
-		"       svcsensor --learn [OPTIONS] (-r FILE ... | -i IFACE) [-m MAP]\n"
-		"       svcsensor --learn [OPTIONS] --flows-in FLOWS.csv [-m MAP]\n"
-		"       svcsensor -a [--report FILE]\n"
-		"\n"
-		"Learns a service map (which host talks to which, with which applications) and\n"
-		"flags flows that leave it.\n"
-		"\n"
-		"Input:\n"
-		"  -r, --read FILE          read a pcap/pcapng capture (repeatable, read in order)\n"
-		"  -i, --interface IFACE    capture live on IFACE\n"
-		"      --flows-in FILE      with --learn: learn from a flow CSV (nfstream's columns,\n"
-		"                           or -o's) instead of packets\n"
-		"  -t, --threads N          worker threads (default 1)\n"
-		"  -f, --filter EXPR        capture filter, tcpdump syntax\n"
-		"      --duration SECONDS   live: stop after SECONDS\n"
-		"      --fanout MODE        live: hash | cpu | qm | ebpf (config: fanout)\n"
-		"      --stats SECONDS      live: a statistics line every SECONDS (config: stats_interval)\n"
-		"      --user NAME          live: drop privileges to NAME once capture is set up\n"
-		"      --no-promisc         live: leave promiscuous mode off (config: promisc)\n"
-		"Mode:\n"
-		"  -L, --learn              learn the service map instead of detecting\n"
-		"  -a, --show-report        print the last saved report and exit\n"
-		"Files:\n"
-		"  -c, --config FILE        settings file (JSON, see config/svcsensor.json)\n"
-		"  -m, --map FILE           service map file (config: map_file)\n"
-		"      --log FILE           anomaly log (config: log_file)\n"
-		"      --report FILE        report file (config: report_file)\n"
-		"  -o, --flows-out FILE     export every finished flow as CSV (config: flows_out)\n"
-		"Tuning:\n"
-		"      --print MODE         console lines: all | anomalies | none (config: print)\n"
-		"      --local CIDR         a local network (repeatable; replaces local_networks)\n"
-		"      --idle-timeout S     flow idle timeout in seconds (default 120)\n"
-		"      --active-timeout S   flow active timeout in seconds (default 1800)\n"
-		"      --max-flows N        live flows per worker at most (default 262144)\n"
-		"      --no-guess           report Unknown instead of nDPI's guess at give-up\n"
-		"  -q, --quiet              no progress line\n"
-		"  -h, --help               this text\n"
-		"  -V, --version            version\n");
+	fprintf(
+	    out,
+	    "Usage: svcsensor [OPTIONS] (-r FILE ... | -i IFACE)\n"
+	    "       svcsensor --learn [OPTIONS] (-r FILE ... | -i IFACE) [-m MAP]\n"
+	    "       svcsensor --learn [OPTIONS] --flows-in FLOWS.csv [-m MAP]\n"
+	    "       svcsensor -a [--report FILE]\n"
+	    "\n"
+	    "Learns a service map (which host talks to which, with which applications) and\n"
+	    "flags flows that leave it.\n"
+	    "\n"
+	    "Input:\n"
+	    "  -r, --read FILE          read a pcap/pcapng capture (repeatable, read in order)\n"
+	    "  -i, --interface IFACE    capture live on IFACE\n"
+	    "      --flows-in FILE      with --learn: learn from a flow CSV (nfstream's columns,\n"
+	    "                           or -o's) instead of packets\n"
+	    "  -t, --threads N          worker threads (default 1)\n"
+	    "  -f, --filter EXPR        capture filter, tcpdump syntax\n"
+	    "      --duration SECONDS   live: stop after SECONDS\n"
+	    "      --fanout MODE        live: hash | cpu | qm | ebpf (config: fanout)\n"
+	    "      --stats SECONDS      live: a statistics line every SECONDS (config: "
+	    "stats_interval)\n"
+	    "      --user NAME          live: drop privileges to NAME once capture is set up\n"
+	    "      --no-promisc         live: leave promiscuous mode off (config: promisc)\n"
+	    "Mode:\n"
+	    "  -L, --learn              learn the service map instead of detecting\n"
+	    "  -a, --show-report        print the last saved report and exit\n"
+	    "Files:\n"
+	    "  -c, --config FILE        settings file (JSON, see config/svcsensor.json)\n"
+	    "  -m, --map FILE           service map file (config: map_file)\n"
+	    "      --log FILE           anomaly log (config: log_file)\n"
+	    "      --report FILE        report file (config: report_file)\n"
+	    "  -o, --flows-out FILE     export every finished flow as CSV (config: flows_out)\n"
+	    "Tuning:\n"
+	    "      --print MODE         console lines: all | anomalies | none (config: print)\n"
+	    "      --local CIDR         a local network (repeatable; replaces local_networks)\n"
+	    "      --idle-timeout S     flow idle timeout in seconds (default 120)\n"
+	    "      --active-timeout S   flow active timeout in seconds (default 1800)\n"
+	    "      --max-flows N        live flows per worker at most (default 262144)\n"
+	    "      --no-guess           report Unknown instead of nDPI's guess at give-up\n"
+	    "  -q, --quiet              no progress line\n"
+	    "  -h, --help               this text\n"
+	    "  -V, --version            version\n");
 }
 
 enum {
@@ -78,33 +80,33 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{"read", required_argument, NULL, 'r'},
-	{"interface", required_argument, NULL, 'i'},
-	{"threads", required_argument, NULL, 't'},
-	{"filter", required_argument, NULL, 'f'},
-	{"duration", required_argument, NULL, OPT_DURATION},
-	{"learn", no_argument, NULL, 'L'},
-	{"show-report", no_argument, NULL, 'a'},
-	{"config", required_argument, NULL, 'c'},
-	{"map", required_argument, NULL, 'm'},
-	{"log", required_argument, NULL, OPT_LOG},
-	{"report", required_argument, NULL, OPT_REPORT},
-	{"flows-out", required_argument, NULL, 'o'},
-	{"flows-in", required_argument, NULL, OPT_FLOWS_IN},
-	{"fanout", required_argument, NULL, OPT_FANOUT},
-	{"stats", required_argument, NULL, OPT_STATS},
-	{"user", required_argument, NULL, OPT_USER},
-	{"no-promisc", no_argument, NULL, OPT_NOPROMISC},
-	{"print", required_argument, NULL, OPT_PRINT},
-	{"local", required_argument, NULL, OPT_LOCAL},
-	{"idle-timeout", required_argument, NULL, OPT_IDLE},
-	{"active-timeout", required_argument, NULL, OPT_ACTIVE},
-	{"max-flows", required_argument, NULL, OPT_MAXFLOWS},
-	{"no-guess", no_argument, NULL, OPT_NOGUESS},
-	{"quiet", no_argument, NULL, 'q'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{NULL, 0, NULL, 0},
+    {"read", required_argument, NULL, 'r'},
+    {"interface", required_argument, NULL, 'i'},
+    {"threads", required_argument, NULL, 't'},
+    {"filter", required_argument, NULL, 'f'},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"learn", no_argument, NULL, 'L'},
+    {"show-report", no_argument, NULL, 'a'},
+    {"config", required_argument, NULL, 'c'},
+    {"map", required_argument, NULL, 'm'},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"report", required_argument, NULL, OPT_REPORT},
+    {"flows-out", required_argument, NULL, 'o'},
+    {"flows-in", required_argument, NULL, OPT_FLOWS_IN},
+    {"fanout", required_argument, NULL, OPT_FANOUT},
+    {"stats", required_argument, NULL, OPT_STATS},
+    {"user", required_argument, NULL, OPT_USER},
+    {"no-promisc", no_argument, NULL, OPT_NOPROMISC},
+    {"print", required_argument, NULL, OPT_PRINT},
+    {"local", required_argument, NULL, OPT_LOCAL},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE},
+    {"active-timeout", required_argument, NULL, OPT_ACTIVE},
+    {"max-flows", required_argument, NULL, OPT_MAXFLOWS},
+    {"no-guess", no_argument, NULL, OPT_NOGUESS},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
 };
 
 /* A whole non-negative number within [min, max], or -EINVAL after one line naming the flag. */
@@ -209,7 +211,8 @@ int main(int argc, char **argv)
 		case OPT_PRINT:
 			rc = config__parse_print(optarg, &cfg.print);
 			if (rc)
-				svc_err("--print: \"%s\" is not one of all, anomalies, none", optarg);
+				svc_err("--print: \"%s\" is not one of all, anomalies, none",
+					optarg);
 			break;
 		case OPT_LOCAL: {
 			struct cidr net;
@@ -222,8 +225,8 @@ int main(int argc, char **argv)
 				cfg.n_local_networks = 0;
 				local_reset = true;
 			}
-			struct cidr *nets = realloc(cfg.local_networks,
-						    (cfg.n_local_networks + 1) * sizeof(*nets));
+			struct cidr *nets =
+			    realloc(cfg.local_networks, (cfg.n_local_networks + 1) * sizeof(*nets));
 			if (!nets) {
 				rc = -ENOMEM;
 				break;
@@ -301,12 +304,12 @@ int main(int argc, char **argv)
 	}
 
 	struct pipeline_opts po = {
-		.cfg = &cfg,
-		.learn = learn,
-		.files = files,
-		.n_files = n_files,
-		.duration = duration,
-		.quiet = quiet,
+	    .cfg = &cfg,
+	    .learn = learn,
+	    .files = files,
+	    .n_files = n_files,
+	    .duration = duration,
+	    .quiet = quiet,
 	};
 	status = pipeline__run(&po);
 out:

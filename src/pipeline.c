@@ -121,7 +121,8 @@ static void print_summary(const struct pcapfile_reader *rd, struct worker *ws, u
 		fprintf(stderr, "%s: %s\n", SVC_PROG, line);
 	}
 	if (ds->map_reloads || ds->map_reload_failures)
-		fprintf(stderr, "%s: map reloads %" PRIu64 ", failed %" PRIu64
+		fprintf(stderr,
+			"%s: map reloads %" PRIu64 ", failed %" PRIu64
 			" (a failed reload keeps the map in force)\n",
 			SVC_PROG, ds->map_reloads, ds->map_reload_failures);
 	(void)c;
@@ -153,15 +154,15 @@ int pipeline__run(const struct pipeline_opts *o)
 			return 2;
 		afpacket__offload_warning(cfg->interface);
 		ao = (struct afpacket_opts){
-			.ifname = cfg->interface,
-			.block_size = cfg->ring_block_size,
-			.block_count = cfg->ring_block_count,
-			.frame_size = cfg->ring_frame_size,
-			.block_timeout_ms = cfg->ring_block_timeout_ms,
-			.fanout = n > 1 ? cfg->fanout : NULL,
-			.group_id = afpacket__group_id(),
-			.promisc = cfg->promisc,
-			.bpf_filter = cfg->bpf_filter,
+		    .ifname = cfg->interface,
+		    .block_size = cfg->ring_block_size,
+		    .block_count = cfg->ring_block_count,
+		    .frame_size = cfg->ring_frame_size,
+		    .block_timeout_ms = cfg->ring_block_timeout_ms,
+		    .fanout = n > 1 ? cfg->fanout : NULL,
+		    .group_id = afpacket__group_id(),
+		    .promisc = cfg->promisc,
+		    .bpf_filter = cfg->bpf_filter,
 		};
 		if (afpacket__open_group(&ao, n, rings) != 0) {
 			free(rings);
@@ -282,7 +283,8 @@ int pipeline__run(const struct pipeline_opts *o)
 			for (unsigned i = 0; i < n; i++)
 				afpacket__stats(rings[i], &ring_total);
 			fprintf(stderr,
-				"%s: stats: packets %llu (+%llu), drops %llu (+%llu), flows ended %llu, "
+				"%s: stats: packets %llu (+%llu), drops %llu (+%llu), flows ended "
+				"%llu, "
 				"queue %llu\n",
 				SVC_PROG, (unsigned long long)ring_total.packets,
 				(unsigned long long)(ring_total.packets - ring_prev.packets),
@@ -293,7 +295,8 @@ int pipeline__run(const struct pipeline_opts *o)
 			ring_prev = ring_total;
 			next_stats = time(NULL) + (time_t)cfg->stats_interval;
 		}
-		if (live && o->duration && !stopping && time(NULL) - t_start >= (time_t)o->duration) {
+		if (live && o->duration && !stopping &&
+		    time(NULL) - t_start >= (time_t)o->duration) {
 			stopping = true;
 			atomic_store(&stop, true);
 		}
@@ -301,7 +304,8 @@ int pipeline__run(const struct pipeline_opts *o)
 		int sig = sigtimedwait(&sigs, NULL, &to);
 		if (sig == SIGINT || sig == SIGTERM) {
 			if (!stopping)
-				fprintf(stderr, "%s: stopping: ending every flow, writing outputs\n",
+				fprintf(stderr,
+					"%s: stopping: ending every flow, writing outputs\n",
 					SVC_PROG);
 			stopping = true;
 			atomic_store(&stop, true);
@@ -320,18 +324,20 @@ int pipeline__run(const struct pipeline_opts *o)
 	if (detector__finish(cons.det) != 0)
 		status = 1;
 	if (rd.error || started != n)
-		status = rd.error && rd.st.files_ok + rd.st.files_failed > 0 && !rd.st.packets ? 2 : 1;
+		status =
+		    rd.error && rd.st.files_ok + rd.st.files_failed > 0 && !rd.st.packets ? 2 : 1;
 	print_summary(&rd, ws, started, &cons, detector__stats(cons.det), o->learn);
 	if (live) {
 		for (unsigned i = 0; i < n; i++)
 			afpacket__stats(rings[i], &ring_total);
 		fprintf(stderr, "%s: ring: packets %llu, drops %llu, freezes %llu (fanout %s)\n",
 			SVC_PROG, (unsigned long long)ring_total.packets,
-			(unsigned long long)ring_total.drops, (unsigned long long)ring_total.freezes,
-			ao.fanout ? ao.fanout : "none");
+			(unsigned long long)ring_total.drops,
+			(unsigned long long)ring_total.freezes, ao.fanout ? ao.fanout : "none");
 		if (ring_total.drops)
 			svc_warn("the rings dropped %llu packets: see README, Live capture (ring "
-				 "size, threads)", (unsigned long long)ring_total.drops);
+				 "size, threads)",
+				 (unsigned long long)ring_total.drops);
 	}
 	if (detector__stats(cons.det)->log_write_errors)
 		status = status ? status : 1;

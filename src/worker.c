@@ -16,8 +16,8 @@ static void emit(void *ctx, struct flow_record *rec)
 	flowq__push(w->queue, &w->out, rec);
 }
 
-int worker__init(struct worker *w, unsigned id, const struct svc_config *cfg,
-		 struct flowq *q, atomic_uint *done_count)
+int worker__init(struct worker *w, unsigned id, const struct svc_config *cfg, struct flowq *q,
+		 atomic_uint *done_count)
 {
 	memset(w, 0, sizeof(*w));
 	w->id = id;
@@ -25,14 +25,14 @@ int worker__init(struct worker *w, unsigned id, const struct svc_config *cfg,
 	w->done_count = done_count;
 	flowq__batch_init(&w->out);
 	struct flow_table_opts o = {
-		.max_flows = cfg->max_flows,
-		.idle_timeout_us = (uint64_t)cfg->idle_timeout * SVC_US_PER_SEC,
-		.active_timeout_us = (uint64_t)cfg->active_timeout * SVC_US_PER_SEC,
-		.tcp_linger_us = (uint64_t)cfg->tcp_linger * SVC_US_PER_SEC,
-		.tcp_max_pkts = cfg->tcp_max_pkts,
-		.udp_max_pkts = cfg->udp_max_pkts,
-		.guess = cfg->guess,
-		.worker_id = (uint16_t)id,
+	    .max_flows = cfg->max_flows,
+	    .idle_timeout_us = (uint64_t)cfg->idle_timeout * SVC_US_PER_SEC,
+	    .active_timeout_us = (uint64_t)cfg->active_timeout * SVC_US_PER_SEC,
+	    .tcp_linger_us = (uint64_t)cfg->tcp_linger * SVC_US_PER_SEC,
+	    .tcp_max_pkts = cfg->tcp_max_pkts,
+	    .udp_max_pkts = cfg->udp_max_pkts,
+	    .guess = cfg->guess,
+	    .worker_id = (uint16_t)id,
 	};
 	w->table = flow_table__new(&o, emit, w);
 	return w->table ? 0 : -ENOMEM;
@@ -74,7 +74,7 @@ static void on_frame(void *ctx, const uint8_t *frame, uint32_t caplen, uint32_t 
 	struct worker *w = ctx;
 	struct pkt_view pv;
 	enum decode_result r =
-		decode__frame(DLT_EN10MB, frame, caplen, wirelen, ts_us, vlan_tci, &pv);
+	    decode__frame(DLT_EN10MB, frame, caplen, wirelen, ts_us, vlan_tci, &pv);
 
 	w->live_frames++;
 	w->decode[r]++;

@@ -151,9 +151,12 @@ static void learn_spec_map(struct fx *f)
 	struct detector *d = detector__new(&f->cfg, true, f->console);
 	cr_assert_not_null(d);
 	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS", "DNS", 100), VERDICT_NONE);
-	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS.Google", "DNS", 120), VERDICT_NONE);
-	cr_assert_eq(judge(d, "10.42.0.130", "52.95.1.1", 6, "TLS.Amazon", "TLS", 5000), VERDICT_NONE);
-	cr_assert_eq(judge(d, "10.42.0.130", "54.1.2.3", 6, "TLS.Amazon", "TLS", 7000), VERDICT_NONE);
+	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS.Google", "DNS", 120),
+		     VERDICT_NONE);
+	cr_assert_eq(judge(d, "10.42.0.130", "52.95.1.1", 6, "TLS.Amazon", "TLS", 5000),
+		     VERDICT_NONE);
+	cr_assert_eq(judge(d, "10.42.0.130", "54.1.2.3", 6, "TLS.Amazon", "TLS", 7000),
+		     VERDICT_NONE);
 	cr_assert_eq(detector__stats(d)->flows, 4);
 	cr_assert_eq(detector__finish(d), 0);
 	detector__free(d);
@@ -202,27 +205,31 @@ Test(detector, learn_then_detect_each_verdict, .init = cr_redirect_stderr)
 	struct fx f;
 	fx_init(&f);
 	learn_spec_map(&f);
-	cr_assert_str_eq(fx_console(&f),
-			 "  0. 10.42.0.130     --> 10.42.0.1       , DNS                  | LEARNED\n"
-			 "  1. 10.42.0.130     --> 10.42.0.1       , DNS.Google           | LEARNED\n"
-			 "  2. 10.42.0.130     --> remote          , TLS.Amazon           | LEARNED\n"
-			 "  3. 10.42.0.130     --> remote          , TLS.Amazon           | LEARNED\n");
+	cr_assert_str_eq(
+	    fx_console(&f),
+	    "  0. 10.42.0.130     --> 10.42.0.1       , DNS                  | LEARNED\n"
+	    "  1. 10.42.0.130     --> 10.42.0.1       , DNS.Google           | LEARNED\n"
+	    "  2. 10.42.0.130     --> remote          , TLS.Amazon           | LEARNED\n"
+	    "  3. 10.42.0.130     --> remote          , TLS.Amazon           | LEARNED\n");
 	/* The learned map is in the file, and the learn-mode report shows it as NONE flows. */
 	json_error_t err;
 	json_t *map = json_load_file(f.map, 0, &err);
 	cr_assert_not_null(map, "%s", err.text);
-	json_t *remote = json_object_get(json_object_get(json_object_get(map, "sources"), "10.42.0.130"), "remote");
+	json_t *remote = json_object_get(
+	    json_object_get(json_object_get(map, "sources"), "10.42.0.130"), "remote");
 	cr_assert_not_null(json_object_get(remote, "TLS.Amazon"));
-	cr_assert_eq(json_integer_value(json_object_get(json_object_get(remote, "TLS.Amazon"), "bytes")), 12000);
+	cr_assert_eq(
+	    json_integer_value(json_object_get(json_object_get(remote, "TLS.Amazon"), "bytes")),
+	    12000);
 	json_decref(map);
 	char *rep = read_all(f.report);
-	cr_assert_str_eq(rep,
-			 "+++++++ NONE anomaly flows +++++++\n"
-			 "+ 10.42.0.130     exchange     12220 bytes with: \n"
-			 "\t - remote         ,     12000 bytes (98.20%) using ['TLS.Amazon']\n"
-			 "\t - 10.42.0.1      ,       220 bytes (1.80%) using ['DNS', 'DNS.Google']\n"
-			 "\n"
-			 "+++++++ On 4 flows, 0 anomalies +++++++\n");
+	cr_assert_str_eq(
+	    rep, "+++++++ NONE anomaly flows +++++++\n"
+		 "+ 10.42.0.130     exchange     12220 bytes with: \n"
+		 "\t - remote         ,     12000 bytes (98.20%) using ['TLS.Amazon']\n"
+		 "\t - 10.42.0.1      ,       220 bytes (1.80%) using ['DNS', 'DNS.Google']\n"
+		 "\n"
+		 "+++++++ On 4 flows, 0 anomalies +++++++\n");
 	free(rep);
 	fclose(f.console);
 	free(f.out);
@@ -232,13 +239,20 @@ Test(detector, learn_then_detect_each_verdict, .init = cr_redirect_stderr)
 	/* Detect mode over the saved map: the SPEC's examples, one per verdict. */
 	struct detector *d = detector__new(&f.cfg, false, f.console);
 	cr_assert_not_null(d);
-	cr_assert_eq(judge(d, "10.42.0.130", "8.8.4.4", 6, "BitTorrent", "", 900), VERDICT_PROTOCOL_NEVER_USED);
-	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS.Wikipedia", "DNS", 90), VERDICT_DNS_TLS_APPLICATION);
-	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.96", 17, "Unknown", "", 300), VERDICT_UNKNOWN_DESTINATION_IP);
-	cr_assert_eq(judge(d, "10.42.0.1", "10.42.0.130", 1, "ICMP", "", 84), VERDICT_UNKNOWN_SOURCE_IP);
-	cr_assert_eq(judge(d, "10.42.0.130", "1.1.1.1", 17, "Unknown", "", 60), VERDICT_UNKNOWN_PROTOCOL);
-	cr_assert_eq(judge(d, "10.42.0.130", "13.32.0.1", 6, "TLS.Amazon", "TLS", 4000), VERDICT_NONE);
-	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS.Google", "DNS", 100), VERDICT_NONE);
+	cr_assert_eq(judge(d, "10.42.0.130", "8.8.4.4", 6, "BitTorrent", "", 900),
+		     VERDICT_PROTOCOL_NEVER_USED);
+	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS.Wikipedia", "DNS", 90),
+		     VERDICT_DNS_TLS_APPLICATION);
+	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.96", 17, "Unknown", "", 300),
+		     VERDICT_UNKNOWN_DESTINATION_IP);
+	cr_assert_eq(judge(d, "10.42.0.1", "10.42.0.130", 1, "ICMP", "", 84),
+		     VERDICT_UNKNOWN_SOURCE_IP);
+	cr_assert_eq(judge(d, "10.42.0.130", "1.1.1.1", 17, "Unknown", "", 60),
+		     VERDICT_UNKNOWN_PROTOCOL);
+	cr_assert_eq(judge(d, "10.42.0.130", "13.32.0.1", 6, "TLS.Amazon", "TLS", 4000),
+		     VERDICT_NONE);
+	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS.Google", "DNS", 100),
+		     VERDICT_NONE);
 	const struct detector_stats *st = detector__stats(d);
 	cr_assert_eq(st->flows, 7);
 	cr_assert_eq(st->per_verdict[VERDICT_NONE], 2);
@@ -249,21 +263,26 @@ Test(detector, learn_then_detect_each_verdict, .init = cr_redirect_stderr)
 	cr_assert_eq(st->per_verdict[VERDICT_UNKNOWN_PROTOCOL], 1);
 	cr_assert_eq(st->log_write_errors, 0);
 	cr_assert_eq(detector__finish(d), 0);
-	cr_assert_str_eq(fx_console(&f),
-			 "  0. 10.42.0.130     --> remote          , BitTorrent           | PROTOCOL NEVER USED\n"
-			 "  1. 10.42.0.130     --> 10.42.0.1       , DNS.Wikipedia        | DNS/TLS APPLICATION\n"
-			 "  2. 10.42.0.130     --> 10.42.0.96      , Unknown              | UNKNOWN DESTINATION IP\n"
-			 "  3. 10.42.0.1       --> 10.42.0.130     , ICMP                 | UNKNOWN SOURCE IP\n"
-			 "  4. 10.42.0.130     --> remote          , Unknown              | UNKNOWN PROTOCOL\n"
-			 "  5. 10.42.0.130     --> remote          , TLS.Amazon           | NONE\n"
-			 "  6. 10.42.0.130     --> 10.42.0.1       , DNS.Google           | NONE\n");
+	cr_assert_str_eq(
+	    fx_console(&f),
+	    "  0. 10.42.0.130     --> remote          , BitTorrent           | PROTOCOL NEVER "
+	    "USED\n"
+	    "  1. 10.42.0.130     --> 10.42.0.1       , DNS.Wikipedia        | DNS/TLS "
+	    "APPLICATION\n"
+	    "  2. 10.42.0.130     --> 10.42.0.96      , Unknown              | UNKNOWN DESTINATION "
+	    "IP\n"
+	    "  3. 10.42.0.1       --> 10.42.0.130     , ICMP                 | UNKNOWN SOURCE IP\n"
+	    "  4. 10.42.0.130     --> remote          , Unknown              | UNKNOWN PROTOCOL\n"
+	    "  5. 10.42.0.130     --> remote          , TLS.Amazon           | NONE\n"
+	    "  6. 10.42.0.130     --> 10.42.0.1       , DNS.Google           | NONE\n");
 	/* The anomaly log: the five anomalies in order, nothing for NONE. */
 	static const char *const expect[] = {"PROTOCOL_NEVER_USED", "DNS_TLS_APPLICATION",
 					     "UNKNOWN_DESTINATION_IP", "UNKNOWN_SOURCE_IP",
 					     "UNKNOWN_PROTOCOL"};
 	char *log = read_all(f.log);
 	unsigned i = 0;
-	for (char *save = NULL, *line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save), i++) {
+	for (char *save = NULL, *line = strtok_r(log, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save), i++) {
 		json_t *o = json_loads(line, 0, &err);
 		cr_assert_not_null(o, "%s", err.text);
 		cr_assert_lt(i, 5);
@@ -276,7 +295,8 @@ Test(detector, learn_then_detect_each_verdict, .init = cr_redirect_stderr)
 	cr_assert(strstr(rep, "+++++++ On 7 flows, 5 anomalies +++++++\n"), "%s", rep);
 	cr_assert(strstr(rep, "+++++++ UNKNOWN SOURCE IP anomaly flows +++++++\n"
 			      "+ 10.42.0.1       exchange        84 bytes with: \n"
-			      "\t - 10.42.0.130    ,        84 bytes (100.00%) using ['ICMP']\n"), "%s", rep);
+			      "\t - 10.42.0.130    ,        84 bytes (100.00%) using ['ICMP']\n"),
+		  "%s", rep);
 	free(rep);
 	char *json_path = path_in(f.dir, "report.txt.json");
 	cr_assert_eq(access(json_path, R_OK), 0);
@@ -301,8 +321,8 @@ Test(detector, print_anomalies_only, .init = cr_redirect_stderr)
 	judge(d, "10.42.0.130", "8.8.4.4", 6, "SSH", "", 900);
 	judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS", "DNS", 80);
 	detector__tick(d, 1000); /* flushes the console */
-	cr_assert_str_eq(f.out ? f.out : "",
-			 "  1. 10.42.0.130     --> remote          , SSH                  | PROTOCOL NEVER USED\n");
+	cr_assert_str_eq(f.out ? f.out : "", "  1. 10.42.0.130     --> remote          , SSH       "
+					     "           | PROTOCOL NEVER USED\n");
 	detector__free(d);
 	fx_fini(&f);
 }
@@ -313,14 +333,17 @@ Test(detector, missing_map_warns_once_and_gives_unknown_source, .init = cr_redir
 	fx_init(&f);
 	struct detector *d = detector__new(&f.cfg, false, NULL);
 	cr_assert_not_null(d);
-	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS", "DNS", 80), VERDICT_UNKNOWN_SOURCE_IP);
-	cr_assert_eq(judge(d, "10.42.0.130", "8.8.8.8", 6, "TLS", "TLS", 80), VERDICT_UNKNOWN_SOURCE_IP);
+	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS", "DNS", 80),
+		     VERDICT_UNKNOWN_SOURCE_IP);
+	cr_assert_eq(judge(d, "10.42.0.130", "8.8.8.8", 6, "TLS", "TLS", 80),
+		     VERDICT_UNKNOWN_SOURCE_IP);
 	cr_assert_eq(detector__stats(d)->per_verdict[VERDICT_UNKNOWN_SOURCE_IP], 2);
 	detector__free(d);
 	fflush(stderr);
 	char *expected = NULL;
 	cr_assert(asprintf(&expected,
-			   "svcsensor: warning: %s: no service map yet, every flow will be UNKNOWN_SOURCE_IP\n",
+			   "svcsensor: warning: %s: no service map yet, every flow will be "
+			   "UNKNOWN_SOURCE_IP\n",
 			   f.map) > 0);
 	cr_assert_stderr_eq_str(expected);
 	free(expected);
@@ -331,9 +354,11 @@ Test(detector, broken_map_fails_new, .init = cr_redirect_stderr)
 {
 	struct fx f;
 	fx_init(&f);
-	write_file(f.map, "{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"10.42.0.130\": [1, 2]");
+	write_file(f.map, "{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": "
+			  "{\"10.42.0.130\": [1, 2]");
 	cr_assert_null(detector__new(&f.cfg, false, NULL));
-	cr_assert_null(detector__new(&f.cfg, true, NULL), "learn mode must not overwrite a broken map");
+	cr_assert_null(detector__new(&f.cfg, true, NULL),
+		       "learn mode must not overwrite a broken map");
 	/* The broken file is left as it was. */
 	char *text = read_all(f.map);
 	cr_assert(strstr(text, "[1, 2]"));
@@ -365,9 +390,11 @@ Test(detector, learn_merges_into_existing_map, .init = cr_redirect_stderr)
 	d = detector__new(&f.cfg, false, NULL);
 	cr_assert_not_null(d);
 	cr_assert_eq(judge(d, "10.42.0.130", "1.2.3.4", 6, "TLS.Amazon", "TLS", 10), VERDICT_NONE);
-	cr_assert_eq(judge(d, "10.42.0.130", "1.2.3.4", 17, "QUIC.YouTube", "QUIC", 10), VERDICT_NONE);
+	cr_assert_eq(judge(d, "10.42.0.130", "1.2.3.4", 17, "QUIC.YouTube", "QUIC", 10),
+		     VERDICT_NONE);
 	cr_assert_eq(judge(d, "10.42.0.77", "10.42.0.1", 17, "DNS", "DNS", 10), VERDICT_NONE);
-	cr_assert_eq(judge(d, "10.42.0.77", "10.42.0.1", 17, "DNS.Google", "DNS", 10), VERDICT_DNS_TLS_APPLICATION);
+	cr_assert_eq(judge(d, "10.42.0.77", "10.42.0.1", 17, "DNS.Google", "DNS", 10),
+		     VERDICT_DNS_TLS_APPLICATION);
 	detector__free(d);
 	fx_fini(&f);
 }
@@ -384,7 +411,8 @@ Test(detector, allow_rule_silences_an_anomaly, .init = cr_redirect_stderr)
 	struct detector *d = detector__new(&f.cfg, false, NULL);
 	cr_assert_not_null(d);
 	cr_assert_eq(judge(d, "10.42.0.130", "8.8.4.4", 6, "SSH", "", 900), VERDICT_NONE);
-	cr_assert_eq(judge(d, "10.42.0.130", "8.8.4.4", 6, "BitTorrent", "", 900), VERDICT_PROTOCOL_NEVER_USED);
+	cr_assert_eq(judge(d, "10.42.0.130", "8.8.4.4", 6, "BitTorrent", "", 900),
+		     VERDICT_PROTOCOL_NEVER_USED);
 	cr_assert_eq(detector__stats(d)->allowed, 1);
 	cr_assert_eq(detector__stats(d)->per_verdict[VERDICT_NONE], 1);
 	detector__free(d);
@@ -512,7 +540,8 @@ Test(detector, broken_map_on_reload_keeps_the_old_one, .init = cr_redirect_stder
 	detector__request_reload(d);
 	detector__tick(d, 5000);
 	cr_assert_eq(detector__stats(d)->map_reload_failures, 2);
-	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS.Google", "DNS", 10), VERDICT_NONE);
+	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS.Google", "DNS", 10),
+		     VERDICT_NONE);
 
 	/* A good new map is taken: 10.42.0.130 -> remote now only knows QUIC.YouTube. */
 	write_file(f.map, "{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": "
@@ -520,9 +549,12 @@ Test(detector, broken_map_on_reload_keeps_the_old_one, .init = cr_redirect_stder
 	detector__request_reload(d);
 	detector__tick(d, 5001);
 	cr_assert_eq(detector__stats(d)->map_reloads, 1);
-	cr_assert_eq(judge(d, "10.42.0.130", "8.8.8.8", 17, "QUIC.YouTube", "QUIC", 10), VERDICT_NONE);
-	cr_assert_eq(judge(d, "10.42.0.130", "8.8.8.8", 6, "TLS.Amazon", "TLS", 10), VERDICT_DNS_TLS_APPLICATION);
-	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS", "DNS", 10), VERDICT_UNKNOWN_DESTINATION_IP);
+	cr_assert_eq(judge(d, "10.42.0.130", "8.8.8.8", 17, "QUIC.YouTube", "QUIC", 10),
+		     VERDICT_NONE);
+	cr_assert_eq(judge(d, "10.42.0.130", "8.8.8.8", 6, "TLS.Amazon", "TLS", 10),
+		     VERDICT_DNS_TLS_APPLICATION);
+	cr_assert_eq(judge(d, "10.42.0.130", "10.42.0.1", 17, "DNS", "DNS", 10),
+		     VERDICT_UNKNOWN_DESTINATION_IP);
 	detector__free(d);
 	fx_fini(&f);
 }

@@ -54,8 +54,9 @@ Test(flowq, many_producers_nothing_lost_or_duplicated)
 		while ((r = flowq__batch_pop(&got))) {
 			cr_assert_lt(r->worker, PRODUCERS);
 			/* Per-producer order is kept, so every record is seen once, in sequence. */
-			cr_assert_eq(r->pkts[0], next[r->worker], "producer %u: got %llu, want %llu",
-				     r->worker, (unsigned long long)r->pkts[0],
+			cr_assert_eq(r->pkts[0], next[r->worker],
+				     "producer %u: got %llu, want %llu", r->worker,
+				     (unsigned long long)r->pkts[0],
 				     (unsigned long long)next[r->worker]);
 			next[r->worker]++;
 			total++;

@@ -109,21 +109,29 @@ Test(outputs, console_line_matches_the_seed)
 	char buf[256];
 	/* Lines copied from the seed's console block. */
 	console__format(buf, sizeof(buf), 0, "10.42.0.130", "10.42.0.1", "DNS", "NONE");
-	cr_assert_str_eq(buf, "  0. 10.42.0.130     --> 10.42.0.1       , DNS                  | NONE\n");
+	cr_assert_str_eq(
+	    buf, "  0. 10.42.0.130     --> 10.42.0.1       , DNS                  | NONE\n");
 	console__format(buf, sizeof(buf), 65, "10.42.0.130", "remote", "BitTorrent",
 			console__label(VERDICT_PROTOCOL_NEVER_USED));
-	cr_assert_str_eq(buf, " 65. 10.42.0.130     --> remote          , BitTorrent           | PROTOCOL NEVER USED\n");
+	cr_assert_str_eq(buf, " 65. 10.42.0.130     --> remote          , BitTorrent           | "
+			      "PROTOCOL NEVER USED\n");
 	console__format(buf, sizeof(buf), 81, "10.42.0.130", "10.42.0.1", "DNS.Wikipedia",
 			console__label(VERDICT_DNS_TLS_APPLICATION));
-	cr_assert_str_eq(buf, " 81. 10.42.0.130     --> 10.42.0.1       , DNS.Wikipedia        | DNS/TLS APPLICATION\n");
+	cr_assert_str_eq(buf, " 81. 10.42.0.130     --> 10.42.0.1       , DNS.Wikipedia        | "
+			      "DNS/TLS APPLICATION\n");
 	console__format(buf, sizeof(buf), 103, "remote", "10.42.0.130", "ICMP",
 			console__label(VERDICT_PROTOCOL_NEVER_USED));
-	cr_assert_str_eq(buf, "103. remote          --> 10.42.0.130     , ICMP                 | PROTOCOL NEVER USED\n");
+	cr_assert_str_eq(buf, "103. remote          --> 10.42.0.130     , ICMP                 | "
+			      "PROTOCOL NEVER USED\n");
 	console__format(buf, sizeof(buf), 560, "10.42.0.130", "remote", "NTP.UbuntuONE", "NONE");
-	cr_assert_str_eq(buf, "560. 10.42.0.130     --> remote          , NTP.UbuntuONE        | NONE\n");
+	cr_assert_str_eq(
+	    buf, "560. 10.42.0.130     --> remote          , NTP.UbuntuONE        | NONE\n");
 	/* Wider than the column: printed whole. */
-	console__format(buf, sizeof(buf), 1234, "2001:db8::1", "remote", "TLS.AVeryLongApplicationName", "NONE");
-	cr_assert_str_eq(buf, "1234. 2001:db8::1     --> remote          , TLS.AVeryLongApplicationName | NONE\n");
+	console__format(buf, sizeof(buf), 1234, "2001:db8::1", "remote",
+			"TLS.AVeryLongApplicationName", "NONE");
+	cr_assert_str_eq(
+	    buf,
+	    "1234. 2001:db8::1     --> remote          , TLS.AVeryLongApplicationName | NONE\n");
 }
 
 Test(outputs, console_labels_in_the_seed_spelling)
@@ -149,8 +157,10 @@ static char *run_console(enum print_mode mode, bool learned)
 		console__learned(c, 1, "10.42.0.130", "remote", "TLS.Amazon");
 	} else {
 		console__verdict(c, 0, "10.42.0.130", "10.42.0.1", "DNS", VERDICT_NONE);
-		console__verdict(c, 1, "10.42.0.130", "remote", "BitTorrent", VERDICT_PROTOCOL_NEVER_USED);
-		console__verdict(c, 2, "10.42.0.130", "10.42.0.96", "Unknown", VERDICT_UNKNOWN_DESTINATION_IP);
+		console__verdict(c, 1, "10.42.0.130", "remote", "BitTorrent",
+				 VERDICT_PROTOCOL_NEVER_USED);
+		console__verdict(c, 2, "10.42.0.130", "10.42.0.96", "Unknown",
+				 VERDICT_UNKNOWN_DESTINATION_IP);
 		console__verdict(c, 3, "10.42.0.130", "remote", "TLS", VERDICT_NONE);
 	}
 	console__free(c); /* flushes */
@@ -161,21 +171,24 @@ static char *run_console(enum print_mode mode, bool learned)
 Test(outputs, console_print_modes)
 {
 	char *all = run_console(PRINT_ALL, false);
-	cr_assert_str_eq(all,
-			 "  0. 10.42.0.130     --> 10.42.0.1       , DNS                  | NONE\n"
-			 "  1. 10.42.0.130     --> remote          , BitTorrent           | PROTOCOL NEVER USED\n"
-			 "  2. 10.42.0.130     --> 10.42.0.96      , Unknown              | UNKNOWN DESTINATION IP\n"
-			 "  3. 10.42.0.130     --> remote          , TLS                  | NONE\n");
+	cr_assert_str_eq(
+	    all, "  0. 10.42.0.130     --> 10.42.0.1       , DNS                  | NONE\n"
+		 "  1. 10.42.0.130     --> remote          , BitTorrent           | PROTOCOL NEVER "
+		 "USED\n"
+		 "  2. 10.42.0.130     --> 10.42.0.96      , Unknown              | UNKNOWN "
+		 "DESTINATION IP\n"
+		 "  3. 10.42.0.130     --> remote          , TLS                  | NONE\n");
 	char *anom = run_console(PRINT_ANOMALIES, false);
-	cr_assert_str_eq(anom,
-			 "  1. 10.42.0.130     --> remote          , BitTorrent           | PROTOCOL NEVER USED\n"
-			 "  2. 10.42.0.130     --> 10.42.0.96      , Unknown              | UNKNOWN DESTINATION IP\n");
+	cr_assert_str_eq(anom, "  1. 10.42.0.130     --> remote          , BitTorrent           | "
+			       "PROTOCOL NEVER USED\n"
+			       "  2. 10.42.0.130     --> 10.42.0.96      , Unknown              | "
+			       "UNKNOWN DESTINATION IP\n");
 	char *none = run_console(PRINT_NONE, false);
 	cr_assert_str_eq(none, "");
 	char *learned = run_console(PRINT_ALL, true);
-	cr_assert_str_eq(learned,
-			 "  0. 10.42.0.130     --> 10.42.0.1       , DNS                  | LEARNED\n"
-			 "  1. 10.42.0.130     --> remote          , TLS.Amazon           | LEARNED\n");
+	cr_assert_str_eq(
+	    learned, "  0. 10.42.0.130     --> 10.42.0.1       , DNS                  | LEARNED\n"
+		     "  1. 10.42.0.130     --> remote          , TLS.Amazon           | LEARNED\n");
 	char *learned_anom = run_console(PRINT_ANOMALIES, true);
 	cr_assert_str_eq(learned_anom, "");
 	free(all);
@@ -206,7 +219,8 @@ static json_t *load_schema(void)
 		if (s)
 			return s;
 	}
-	cr_assert_fail("docs/anomaly-log.schema.json not found or not JSON (run from the repository root)");
+	cr_assert_fail(
+	    "docs/anomaly-log.schema.json not found or not JSON (run from the repository root)");
 	return NULL;
 }
 
@@ -222,7 +236,8 @@ static void validate_line(const json_t *schema, const char *line)
 	cr_assert(json_is_array(req) && json_array_size(req) > 20);
 	size_t i;
 	json_t *name;
-	json_array_foreach(req, i, name) {
+	json_array_foreach(req, i, name)
+	{
 		const char *k = json_string_value(name);
 		json_t *v = json_object_get(o, k);
 		cr_assert_not_null(v, "field %s missing in %s", k, line);
@@ -247,9 +262,11 @@ static void validate_line(const json_t *schema, const char *line)
 		}
 		json_t *min = json_object_get(p, "minimum"), *max = json_object_get(p, "maximum");
 		if (min)
-			cr_assert_geq(json_integer_value(v), json_integer_value(min), "%s below minimum", k);
+			cr_assert_geq(json_integer_value(v), json_integer_value(min),
+				      "%s below minimum", k);
 		if (max)
-			cr_assert_leq(json_integer_value(v), json_integer_value(max), "%s above maximum", k);
+			cr_assert_leq(json_integer_value(v), json_integer_value(max),
+				      "%s above maximum", k);
 		const char *pat = json_string_value(json_object_get(p, "pattern"));
 		if (pat) {
 			regex_t re;
@@ -262,19 +279,22 @@ static void validate_line(const json_t *schema, const char *line)
 	/* additionalProperties: false */
 	const char *k;
 	json_t *v;
-	json_object_foreach(o, k, v) cr_assert_not_null(json_object_get(props, k), "field %s not in the schema", k);
+	json_object_foreach(o, k, v)
+	    cr_assert_not_null(json_object_get(props, k), "field %s not in the schema", k);
 	json_decref(o);
 }
 
 Test(outputs, anomaly_line_has_every_field_typed_per_schema)
 {
 	json_t *schema = load_schema();
-	struct flow_record *r = mkrec("10.42.0.130", "93.184.216.34", 51413, 6881, 6, "BitTorrent", "");
+	struct flow_record *r =
+	    mkrec("10.42.0.130", "93.184.216.34", 51413, 6881, 6, "BitTorrent", "");
 	snprintf(r->server_name, sizeof(r->server_name), "%s", "tracker.example.org");
 	r->key.vlan = 42;
 	r->guessed = true;
 	size_t len = 0;
-	char *line = anomaly_log__format(r, "10.42.0.130", "remote", VERDICT_PROTOCOL_NEVER_USED, &len);
+	char *line =
+	    anomaly_log__format(r, "10.42.0.130", "remote", VERDICT_PROTOCOL_NEVER_USED, &len);
 	cr_assert_not_null(line);
 	cr_assert_eq(len, strlen(line));
 	cr_assert_eq(line[len - 1], '\n');
@@ -299,7 +319,8 @@ Test(outputs, anomaly_line_has_every_field_typed_per_schema)
 	cr_assert_str_eq(json_string_value(json_object_get(o, "master")), "");
 	cr_assert_str_eq(json_string_value(json_object_get(o, "category")), "Web");
 	cr_assert(json_is_true(json_object_get(o, "guessed")));
-	cr_assert_str_eq(json_string_value(json_object_get(o, "server_name")), "tracker.example.org");
+	cr_assert_str_eq(json_string_value(json_object_get(o, "server_name")),
+			 "tracker.example.org");
 	cr_assert_eq(json_integer_value(json_object_get(o, "src2dst_packets")), 3);
 	cr_assert_eq(json_integer_value(json_object_get(o, "src2dst_bytes")), 300);
 	cr_assert_eq(json_integer_value(json_object_get(o, "dst2src_packets")), 2);
@@ -313,14 +334,17 @@ Test(outputs, anomaly_line_has_every_field_typed_per_schema)
 	static const enum verdict vs[] = {VERDICT_UNKNOWN_SOURCE_IP, VERDICT_UNKNOWN_DESTINATION_IP,
 					  VERDICT_UNKNOWN_PROTOCOL, VERDICT_DNS_TLS_APPLICATION,
 					  VERDICT_PROTOCOL_NEVER_USED};
-	struct flow_record *r6 = mkrec("fd00::1", "2001:db8::53", 5353, 53, 17, "DNS.Google", "DNS");
+	struct flow_record *r6 =
+	    mkrec("fd00::1", "2001:db8::53", 5353, 53, 17, "DNS.Google", "DNS");
 	struct flow_record *ri = mkrec("10.42.0.1", "10.42.0.130", 0, 0, 1, "ICMP", "");
 	for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
 		line = anomaly_log__format(i % 2 ? r6 : ri, "k1", "k2", vs[i], &len);
 		validate_line(schema, line);
 		o = json_loads(line, 0, NULL);
-		cr_assert_str_eq(json_string_value(json_object_get(o, "verdict")), verdict__name(vs[i]));
-		cr_assert_str_eq(json_string_value(json_object_get(o, "weight")), verdict__weight(vs[i]));
+		cr_assert_str_eq(json_string_value(json_object_get(o, "verdict")),
+				 verdict__name(vs[i]));
+		cr_assert_str_eq(json_string_value(json_object_get(o, "weight")),
+				 verdict__weight(vs[i]));
 		json_decref(o);
 		free(line);
 	}
@@ -338,7 +362,8 @@ Test(outputs, anomaly_line_survives_hostile_names)
 	memset(r->server_name, 'x', sizeof(r->server_name));
 	memcpy(r->server_name, "a\"b\\c\n\x01\xff\xfe", 9);
 	size_t len;
-	char *line = anomaly_log__format(r, "10.42.0.130", "10.42.0.1", VERDICT_DNS_TLS_APPLICATION, &len);
+	char *line =
+	    anomaly_log__format(r, "10.42.0.130", "10.42.0.1", VERDICT_DNS_TLS_APPLICATION, &len);
 	cr_assert_not_null(line);
 	validate_line(schema, line);
 	json_t *o = json_loads(line, 0, NULL);
@@ -358,7 +383,8 @@ static void write_seq(struct anomaly_log *l, struct flow_record *r, unsigned seq
 {
 	r->key.sport = (uint16_t)(seq % 60000);
 	snprintf(r->server_name, sizeof(r->server_name), "seq-%06u.example.org", seq);
-	cr_assert_eq(anomaly_log__write(l, r, "10.42.0.130", "remote", VERDICT_PROTOCOL_NEVER_USED), 0);
+	cr_assert_eq(anomaly_log__write(l, r, "10.42.0.130", "remote", VERDICT_PROTOCOL_NEVER_USED),
+		     0);
 }
 
 /* Read every line of a file; record each seq in seen[]. Returns the line count. */
@@ -379,7 +405,9 @@ static unsigned check_file(const char *path, unsigned *seen, unsigned n, uint64_
 		cr_assert_not_null(o, "%s: torn or invalid line: %.80s (%s)", path, line, err.text);
 		cr_assert(json_is_object(o));
 		unsigned seq;
-		cr_assert_eq(sscanf(json_string_value(json_object_get(o, "server_name")), "seq-%u", &seq), 1);
+		cr_assert_eq(
+		    sscanf(json_string_value(json_object_get(o, "server_name")), "seq-%u", &seq),
+		    1);
 		cr_assert_lt(seq, n);
 		seen[seq]++;
 		json_decref(o);
@@ -515,8 +543,9 @@ Test(outputs, anomaly_log_open_error_is_one_line, .init = cr_redirect_stderr)
 {
 	cr_assert_null(anomaly_log__open("/nonexistent-dir/anomalies.log", 0, 1));
 	fflush(stderr);
-	cr_assert_stderr_eq_str("svcsensor: /nonexistent-dir/anomalies.log: cannot open the anomaly log: "
-				"No such file or directory\n");
+	cr_assert_stderr_eq_str(
+	    "svcsensor: /nonexistent-dir/anomalies.log: cannot open the anomaly log: "
+	    "No such file or directory\n");
 }
 
 Test(outputs, anomaly_log_write_error_reported_once_and_counted, .init = cr_redirect_stderr)
@@ -525,14 +554,16 @@ Test(outputs, anomaly_log_write_error_reported_once_and_counted, .init = cr_redi
 	cr_assert_not_null(l);
 	struct flow_record *r = mkrec("10.42.0.130", "93.184.216.34", 1, 22, 6, "SSH", "");
 	for (int i = 0; i < 3; i++)
-		cr_assert_eq(anomaly_log__write(l, r, "a", "b", VERDICT_PROTOCOL_NEVER_USED), -ENOSPC);
+		cr_assert_eq(anomaly_log__write(l, r, "a", "b", VERDICT_PROTOCOL_NEVER_USED),
+			     -ENOSPC);
 	cr_assert_eq(anomaly_log__stats(l)->errors, 3);
 	cr_assert_eq(anomaly_log__stats(l)->lines, 0);
 	anomaly_log__close(l);
 	flow_record__free(r);
 	fflush(stderr);
-	cr_assert_stderr_eq_str("svcsensor: /dev/full: cannot write: No space left on device "
-				"(anomaly lines are being lost; further errors are only counted)\n");
+	cr_assert_stderr_eq_str(
+	    "svcsensor: /dev/full: cannot write: No space left on device "
+	    "(anomaly lines are being lost; further errors are only counted)\n");
 }
 
 /* ---- report ---- */
@@ -545,54 +576,72 @@ static struct report *hand_report(void)
 	struct report *r = report__new();
 	cr_assert_not_null(r);
 	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "10.42.0.1", "DNS", 300, 1000), 0);
-	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "remote", "TLS.Amazon", 1000, 2000), 0);
-	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "10.42.0.1", "DNS.Amazon", 100, 3000), 0);
+	cr_assert_eq(
+	    report__add(r, VERDICT_NONE, "10.42.0.130", "remote", "TLS.Amazon", 1000, 2000), 0);
+	cr_assert_eq(
+	    report__add(r, VERDICT_NONE, "10.42.0.130", "10.42.0.1", "DNS.Amazon", 100, 3000), 0);
 	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "remote", "HTTP", 550, 4000), 0);
 	cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "10.42.0.1", "DNS", 50, 5000), 0);
 	cr_assert_eq(report__add(r, VERDICT_NONE, "remote", "10.42.0.130", "TLS", 691, 6000), 0);
 	/* UNKNOWN_SOURCE_IP: one source, one destination. */
-	cr_assert_eq(report__add(r, VERDICT_UNKNOWN_SOURCE_IP, "10.42.0.1", "10.42.0.130", "ICMP", 2470, 7000), 0);
-	cr_assert_eq(report__add(r, VERDICT_UNKNOWN_SOURCE_IP, "10.42.0.1", "10.42.0.130", "ICMP", 2470, 8000), 0);
+	cr_assert_eq(report__add(r, VERDICT_UNKNOWN_SOURCE_IP, "10.42.0.1", "10.42.0.130", "ICMP",
+				 2470, 7000),
+		     0);
+	cr_assert_eq(report__add(r, VERDICT_UNKNOWN_SOURCE_IP, "10.42.0.1", "10.42.0.130", "ICMP",
+				 2470, 8000),
+		     0);
 	/* PROTOCOL_NEVER_USED: two sources with equal bytes (ordered by name), and shares that
 	 * need rounding: 1/3 each -> 33.34 + 33.33 + 33.33 (the first by order takes the unit). */
-	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "remote", "10.42.0.130", "ICMP", 300, 9000), 0);
-	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "remote", "BitTorrent", 100, 10000), 0);
-	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "10.42.0.2", "SSH", 100, 11000), 0);
-	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "10.42.0.10", "SSDP", 100, 12000), 0);
+	cr_assert_eq(
+	    report__add(r, VERDICT_PROTOCOL_NEVER_USED, "remote", "10.42.0.130", "ICMP", 300, 9000),
+	    0);
+	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "remote",
+				 "BitTorrent", 100, 10000),
+		     0);
+	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "10.42.0.2", "SSH",
+				 100, 11000),
+		     0);
+	cr_assert_eq(report__add(r, VERDICT_PROTOCOL_NEVER_USED, "10.42.0.130", "10.42.0.10",
+				 "SSDP", 100, 12000),
+		     0);
 	/* DNS_TLS_APPLICATION: 2 bytes of 3 -> 66.67 / 33.33. */
-	cr_assert_eq(report__add(r, VERDICT_DNS_TLS_APPLICATION, "10.42.0.130", "remote", "TLS.Wikipedia", 2, 13000), 0);
-	cr_assert_eq(report__add(r, VERDICT_DNS_TLS_APPLICATION, "10.42.0.130", "10.42.0.1", "DNS.Wikipedia", 1, 14000), 0);
+	cr_assert_eq(report__add(r, VERDICT_DNS_TLS_APPLICATION, "10.42.0.130", "remote",
+				 "TLS.Wikipedia", 2, 13000),
+		     0);
+	cr_assert_eq(report__add(r, VERDICT_DNS_TLS_APPLICATION, "10.42.0.130", "10.42.0.1",
+				 "DNS.Wikipedia", 1, 14000),
+		     0);
 	return r;
 }
 
 /* Derived by hand from hand_report(): sections NONE, then the anomalies alphabetically by
  * label (the seed's order); sources and destinations by bytes descending, ties by name. */
 static const char expected_text[] =
-	"+++++++ NONE anomaly flows +++++++\n"
-	"+ 10.42.0.130     exchange      2000 bytes with: \n"
-	"\t - remote         ,      1550 bytes (77.50%) using ['TLS.Amazon', 'HTTP']\n"
-	"\t - 10.42.0.1      ,       450 bytes (22.50%) using ['DNS', 'DNS.Amazon']\n"
-	"+ remote          exchange       691 bytes with: \n"
-	"\t - 10.42.0.130    ,       691 bytes (100.00%) using ['TLS']\n"
-	"\n"
-	"+++++++ DNS/TLS APPLICATION anomaly flows +++++++\n"
-	"+ 10.42.0.130     exchange         3 bytes with: \n"
-	"\t - remote         ,         2 bytes (66.67%) using ['TLS.Wikipedia']\n"
-	"\t - 10.42.0.1      ,         1 bytes (33.33%) using ['DNS.Wikipedia']\n"
-	"\n"
-	"+++++++ PROTOCOL NEVER USED anomaly flows +++++++\n"
-	"+ 10.42.0.130     exchange       300 bytes with: \n"
-	"\t - 10.42.0.10     ,       100 bytes (33.34%) using ['SSDP']\n"
-	"\t - 10.42.0.2      ,       100 bytes (33.33%) using ['SSH']\n"
-	"\t - remote         ,       100 bytes (33.33%) using ['BitTorrent']\n"
-	"+ remote          exchange       300 bytes with: \n"
-	"\t - 10.42.0.130    ,       300 bytes (100.00%) using ['ICMP']\n"
-	"\n"
-	"+++++++ UNKNOWN SOURCE IP anomaly flows +++++++\n"
-	"+ 10.42.0.1       exchange      4940 bytes with: \n"
-	"\t - 10.42.0.130    ,      4940 bytes (100.00%) using ['ICMP']\n"
-	"\n"
-	"+++++++ On 14 flows, 8 anomalies +++++++\n";
+    "+++++++ NONE anomaly flows +++++++\n"
+    "+ 10.42.0.130     exchange      2000 bytes with: \n"
+    "\t - remote         ,      1550 bytes (77.50%) using ['TLS.Amazon', 'HTTP']\n"
+    "\t - 10.42.0.1      ,       450 bytes (22.50%) using ['DNS', 'DNS.Amazon']\n"
+    "+ remote          exchange       691 bytes with: \n"
+    "\t - 10.42.0.130    ,       691 bytes (100.00%) using ['TLS']\n"
+    "\n"
+    "+++++++ DNS/TLS APPLICATION anomaly flows +++++++\n"
+    "+ 10.42.0.130     exchange         3 bytes with: \n"
+    "\t - remote         ,         2 bytes (66.67%) using ['TLS.Wikipedia']\n"
+    "\t - 10.42.0.1      ,         1 bytes (33.33%) using ['DNS.Wikipedia']\n"
+    "\n"
+    "+++++++ PROTOCOL NEVER USED anomaly flows +++++++\n"
+    "+ 10.42.0.130     exchange       300 bytes with: \n"
+    "\t - 10.42.0.10     ,       100 bytes (33.34%) using ['SSDP']\n"
+    "\t - 10.42.0.2      ,       100 bytes (33.33%) using ['SSH']\n"
+    "\t - remote         ,       100 bytes (33.33%) using ['BitTorrent']\n"
+    "+ remote          exchange       300 bytes with: \n"
+    "\t - 10.42.0.130    ,       300 bytes (100.00%) using ['ICMP']\n"
+    "\n"
+    "+++++++ UNKNOWN SOURCE IP anomaly flows +++++++\n"
+    "+ 10.42.0.1       exchange      4940 bytes with: \n"
+    "\t - 10.42.0.130    ,      4940 bytes (100.00%) using ['ICMP']\n"
+    "\n"
+    "+++++++ On 14 flows, 8 anomalies +++++++\n";
 
 static char *report_text(const struct report *r)
 {
@@ -640,8 +689,9 @@ Test(outputs, report_shares_sum_to_100)
 			char dst[32];
 			snprintf(dst, sizeof(dst), "10.0.1.%d", d);
 			seed = seed * 1103515245u + 12345u;
-			cr_assert_eq(report__add(r, (enum verdict)(s % VERDICT__COUNT), src, dst, "X",
-						 1 + (seed >> 8) % 100000, 0), 0);
+			cr_assert_eq(report__add(r, (enum verdict)(s % VERDICT__COUNT), src, dst,
+						 "X", 1 + (seed >> 8) % 100000, 0),
+				     0);
 		}
 	}
 	char *text = report_text(r);
@@ -657,7 +707,8 @@ Test(outputs, report_shares_sum_to_100)
 			in_source = true;
 			sources++;
 			sum = 0;
-		} else if (line[0] == '\t' && paren && sscanf(paren, "(%u.%u%%)", &whole, &hundredths) == 2) {
+		} else if (line[0] == '\t' && paren &&
+			   sscanf(paren, "(%u.%u%%)", &whole, &hundredths) == 2) {
 			sum += whole * 100 + hundredths;
 		} else if (line[0] == '+' || line[0] == '\0') {
 			if (in_source)
@@ -678,34 +729,42 @@ static char *text_from_json(const json_t *root)
 	FILE *m = open_memstream(&buf, &len);
 	size_t i, j, k, a;
 	json_t *sec, *src, *dst, *app;
-	json_array_foreach(json_object_get(root, "verdicts"), i, sec) {
-		fprintf(m, "+++++++ %s anomaly flows +++++++\n", json_string_value(json_object_get(sec, "label")));
+	json_array_foreach(json_object_get(root, "verdicts"), i, sec)
+	{
+		fprintf(m, "+++++++ %s anomaly flows +++++++\n",
+			json_string_value(json_object_get(sec, "label")));
 		uint64_t sec_flows = 0;
-		json_array_foreach(json_object_get(sec, "sources"), j, src) {
+		json_array_foreach(json_object_get(sec, "sources"), j, src)
+		{
 			fprintf(m, "+ %-15s exchange %9lld bytes with: \n",
 				json_string_value(json_object_get(src, "source")),
 				json_integer_value(json_object_get(src, "bytes")));
 			uint64_t src_flows = 0;
 			double share_sum = 0;
-			json_array_foreach(json_object_get(src, "destinations"), k, dst) {
+			json_array_foreach(json_object_get(src, "destinations"), k, dst)
+			{
 				double share = json_number_value(json_object_get(dst, "share"));
 				share_sum += share;
-				src_flows += (uint64_t)json_integer_value(json_object_get(dst, "flows"));
+				src_flows +=
+				    (uint64_t)json_integer_value(json_object_get(dst, "flows"));
 				fprintf(m, "\t - %-15s, %9lld bytes (%.2f%%) using [",
 					json_string_value(json_object_get(dst, "destination")),
 					json_integer_value(json_object_get(dst, "bytes")), share);
 				json_array_foreach(json_object_get(dst, "apps"), a, app)
-					fprintf(m, "%s'%s'", a ? ", " : "", json_string_value(app));
+				    fprintf(m, "%s'%s'", a ? ", " : "", json_string_value(app));
 				fprintf(m, "]\n");
 			}
 			cr_assert_float_eq(share_sum, 100.0, 1e-6);
-			cr_assert_eq(src_flows, (uint64_t)json_integer_value(json_object_get(src, "flows")));
+			cr_assert_eq(src_flows,
+				     (uint64_t)json_integer_value(json_object_get(src, "flows")));
 			sec_flows += src_flows;
 		}
-		cr_assert_eq(sec_flows, (uint64_t)json_integer_value(json_object_get(sec, "flows")));
-		cr_assert_eq(sec_flows, (uint64_t)json_integer_value(json_object_get(
-						json_object_get(json_object_get(root, "totals"), "per_verdict"),
-						json_string_value(json_object_get(sec, "verdict")))));
+		cr_assert_eq(sec_flows,
+			     (uint64_t)json_integer_value(json_object_get(sec, "flows")));
+		cr_assert_eq(sec_flows,
+			     (uint64_t)json_integer_value(json_object_get(
+				 json_object_get(json_object_get(root, "totals"), "per_verdict"),
+				 json_string_value(json_object_get(sec, "verdict")))));
 		fprintf(m, "\n");
 	}
 	json_t *tot = json_object_get(root, "totals");
@@ -789,8 +848,9 @@ Test(outputs, report_print_saved_missing_is_one_line, .init = cr_redirect_stderr
 	cr_assert_str_eq(buf, "");
 	free(buf);
 	fflush(stderr);
-	cr_assert_stderr_eq_str("svcsensor: /nonexistent-dir/report.txt: no saved report yet (the sensor "
-				"writes it every report_interval and at exit)\n");
+	cr_assert_stderr_eq_str(
+	    "svcsensor: /nonexistent-dir/report.txt: no saved report yet (the sensor "
+	    "writes it every report_interval and at exit)\n");
 }
 
 Test(outputs, report_save_failure_keeps_nothing_half_written, .init = cr_redirect_stderr)

@@ -20,8 +20,8 @@
 struct anomaly_log;
 
 struct anomaly_log_stats {
-	uint64_t lines;     /* lines written whole */
-	uint64_t bytes;     /* bytes of those lines */
+	uint64_t lines;	    /* lines written whole */
+	uint64_t bytes;	    /* bytes of those lines */
 	uint64_t rotations; /* size rotations done */
 	uint64_t errors;    /* lines lost to write / open / format errors */
 };

@@ -14,8 +14,8 @@ enum print_mode { PRINT_ALL = 0, PRINT_ANOMALIES, PRINT_NONE };
 /* How addresses outside local_networks become host keys. */
 enum remote_mode {
 	REMOTE_COLLAPSE = 0, /* every remote address is the key "remote" (the seed's behaviour) */
-	REMOTE_ADDRESS,      /* each remote address is its own key */
-	REMOTE_PREFIX,       /* remote addresses keyed by prefix (remote_prefix4 / remote_prefix6) */
+	REMOTE_ADDRESS,	     /* each remote address is its own key */
+	REMOTE_PREFIX, /* remote addresses keyed by prefix (remote_prefix4 / remote_prefix6) */
 };
 
 /* An IPv4 or IPv6 network. addr uses the flow_key layout (IPv4 in the first 4 bytes). */
@@ -45,30 +45,31 @@ struct svc_config {
 	char *log_file;
 	uint64_t log_max_bytes;
 	unsigned log_keep;
-	char *report_file;       /* text report; the JSON form is report_file + ".json" */
-	unsigned report_interval;/* seconds; 0 = only at exit */
-	char *flows_out;         /* flow CSV export, NULL = off */
+	char *report_file;	  /* text report; the JSON form is report_file + ".json" */
+	unsigned report_interval; /* seconds; 0 = only at exit */
+	char *flows_out;	  /* flow CSV export, NULL = off */
 
 	/* flows */
-	unsigned idle_timeout;   /* seconds */
+	unsigned idle_timeout;	 /* seconds */
 	unsigned active_timeout; /* seconds */
-	unsigned tcp_linger;     /* seconds a closed TCP flow absorbs trailing packets */
-	uint32_t max_flows;      /* per worker */
+	unsigned tcp_linger;	 /* seconds a closed TCP flow absorbs trailing packets */
+	uint32_t max_flows;	 /* per worker */
 	unsigned threads;
 	unsigned tcp_max_pkts, udp_max_pkts; /* DPI packet caps */
-	bool guess;              /* use nDPI's guess at give-up */
+	bool guess;			     /* use nDPI's guess at give-up */
 
 	/* detection and output */
 	enum print_mode print;
-	char **minor_masters;    /* masters whose new apps are DNS_TLS_APPLICATION */
+	char **minor_masters; /* masters whose new apps are DNS_TLS_APPLICATION */
 	size_t n_minor_masters;
 	struct allow_rule *allow;
 	size_t n_allow;
-	unsigned learn_save_interval; /* seconds between map saves in learn mode; 0 = only at exit */
+	unsigned
+	    learn_save_interval; /* seconds between map saves in learn mode; 0 = only at exit */
 
 	/* live capture (issue: live capture) */
 	char *interface;
-	char *fanout;            /* hash | cpu | qm | ebpf */
+	char *fanout; /* hash | cpu | qm | ebpf */
 	char *bpf_filter;
 	unsigned ring_block_size, ring_block_count, ring_frame_size, ring_block_timeout_ms;
 	bool promisc;

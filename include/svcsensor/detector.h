@@ -39,9 +39,9 @@ const char *verdict__name(enum verdict v);
 const char *verdict__weight(enum verdict v);
 
 struct detector_stats {
-	uint64_t flows;                      /* flows judged (or learned) */
+	uint64_t flows; /* flows judged (or learned) */
 	uint64_t per_verdict[VERDICT__COUNT];
-	uint64_t allowed;                    /* anomalies silenced by allow rules (counted NONE) */
+	uint64_t allowed; /* anomalies silenced by allow rules (counted NONE) */
 	uint64_t log_write_errors;
 	uint64_t map_reloads, map_reload_failures;
 };

@@ -45,17 +45,17 @@ struct dpi_opts {
 /* Per-flow classification state; embedded in the owner's flow entry. All zero = "not
  * started" (dpi__flow_start makes it live). */
 struct dpi_flow {
-	struct ndpi_flow_struct *nf;	       /* nDPI state while in detection, NULL once final */
-	uint32_t pkts;			       /* packets fed to nDPI */
-	uint16_t app_id, master_id;	       /* result as nDPI gives it (ndpi_protocol) */
-	uint16_t category;		       /* ndpi_protocol_category_t */
-	bool final;			       /* result will not change any more */
-	bool guessed;			       /* the result came from the give-up (guess), not from
-						* a dissector */
-	char *server_name;		       /* once final: SNI / DNS query / HTTP Host, heap,
-						* exact size (a flow holds ~30 bytes, not nDPI's
-						* 80), NULL if none; control characters
-						* replaced by '?'. Freed by dpi__flow_release */
+	struct ndpi_flow_struct *nf; /* nDPI state while in detection, NULL once final */
+	uint32_t pkts;		     /* packets fed to nDPI */
+	uint16_t app_id, master_id;  /* result as nDPI gives it (ndpi_protocol) */
+	uint16_t category;	     /* ndpi_protocol_category_t */
+	bool final;		     /* result will not change any more */
+	bool guessed;		     /* the result came from the give-up (guess), not from
+				      * a dissector */
+	char *server_name;	     /* once final: SNI / DNS query / HTTP Host, heap,
+				      * exact size (a flow holds ~30 bytes, not nDPI's
+				      * 80), NULL if none; control characters
+				      * replaced by '?'. Freed by dpi__flow_release */
 };
 
 /* Build a detection module with every protocol enabled (ndpi_init_detection_module,

@@ -35,16 +35,16 @@ const char *flow_end__name(enum flow_end e);
 struct flow_record {
 	struct cds_wfcq_node qnode; /* finished-flow queue linkage */
 	struct flow_key key;
-	uint64_t first_us, last_us;    /* packet timestamps, microseconds since epoch */
-	uint64_t pkts[2], bytes[2];    /* [0] src->dst, [1] dst->src; bytes = IP bytes */
-	uint16_t app_id, master_id;    /* nDPI protocol ids (master 0 = none) */
-	uint8_t end_reason;            /* enum flow_end */
-	bool guessed;                  /* the name is nDPI's guess at give-up */
-	uint16_t worker;               /* which worker made it (diagnostics) */
-	char app_name[FLOW_APP_NAME_LEN];        /* "TLS.YouTube", "DNS", "Unknown" */
-	char master_name[FLOW_PROTO_NAME_LEN];   /* "TLS" for TLS.YouTube, "" when none */
-	char category[FLOW_PROTO_NAME_LEN];      /* nDPI category name */
-	char server_name[FLOW_SERVER_NAME_LEN];  /* SNI / DNS query / HTTP Host, "" if none */
+	uint64_t first_us, last_us;		/* packet timestamps, microseconds since epoch */
+	uint64_t pkts[2], bytes[2];		/* [0] src->dst, [1] dst->src; bytes = IP bytes */
+	uint16_t app_id, master_id;		/* nDPI protocol ids (master 0 = none) */
+	uint8_t end_reason;			/* enum flow_end */
+	bool guessed;				/* the name is nDPI's guess at give-up */
+	uint16_t worker;			/* which worker made it (diagnostics) */
+	char app_name[FLOW_APP_NAME_LEN];	/* "TLS.YouTube", "DNS", "Unknown" */
+	char master_name[FLOW_PROTO_NAME_LEN];	/* "TLS" for TLS.YouTube, "" when none */
+	char category[FLOW_PROTO_NAME_LEN];	/* nDPI category name */
+	char server_name[FLOW_SERVER_NAME_LEN]; /* SNI / DNS query / HTTP Host, "" if none */
 };
 
 /* Allocate a zeroed record; NULL on out of memory. */

@@ -43,15 +43,15 @@
 #define FLOW_TABLE_DEFAULT_LINGER_US (2 * 1000000ULL)
 
 struct flow_table_opts {
-	uint32_t max_flows;        /* live flows at most (>= 1, < 2^31) */
-	uint64_t idle_timeout_us;  /* default 120 s; 0 = no idle timeout */
-	uint64_t active_timeout_us;/* default 1800 s; 0 = no active timeout */
-	uint64_t tcp_linger_us;    /* closed TCP flow absorbs trailing packets this long (from
-	                            * the close); 0 = a closed flow ends at once */
-	uint32_t tcp_max_pkts;     /* DPI gives up after this many packets (TCP); 0 = 80 */
-	uint32_t udp_max_pkts;     /* ... (UDP and others); 0 = 24 */
-	bool guess;                /* use nDPI's guess at give-up */
-	uint16_t worker_id;        /* copied into each record */
+	uint32_t max_flows;	    /* live flows at most (>= 1, < 2^31) */
+	uint64_t idle_timeout_us;   /* default 120 s; 0 = no idle timeout */
+	uint64_t active_timeout_us; /* default 1800 s; 0 = no active timeout */
+	uint64_t tcp_linger_us;	    /* closed TCP flow absorbs trailing packets this long (from
+				     * the close); 0 = a closed flow ends at once */
+	uint32_t tcp_max_pkts;	    /* DPI gives up after this many packets (TCP); 0 = 80 */
+	uint32_t udp_max_pkts;	    /* ... (UDP and others); 0 = 24 */
+	bool guess;		    /* use nDPI's guess at give-up */
+	uint16_t worker_id;	    /* copied into each record */
 };
 
 /* Fill *o with the defaults above, guess on, worker 0. */
@@ -62,12 +62,12 @@ void flow_table__opts_default(struct flow_table_opts *o);
 typedef void (*flow_emit_fn)(void *ctx, struct flow_record *rec);
 
 struct flow_table_stats {
-	uint64_t packets;          /* packets accounted to flows */
+	uint64_t packets; /* packets accounted to flows */
 	uint64_t flows_created;
 	uint64_t flows_ended[FLOW_END__COUNT];
-	uint64_t records_lost;     /* allocation failure for a record */
-	uint64_t live;             /* flows currently in the table */
-	uint64_t in_detection;     /* live flows still holding nDPI state */
+	uint64_t records_lost; /* allocation failure for a record */
+	uint64_t live;	       /* flows currently in the table */
+	uint64_t in_detection; /* live flows still holding nDPI state */
 };
 
 struct flow_table;

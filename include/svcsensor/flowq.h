@@ -23,8 +23,8 @@ struct flowq {
 	sem_t wake;
 	atomic_bool sleeping;
 	atomic_uint_fast64_t pushed, popped; /* depth = pushed - popped */
-	uint64_t max_depth;                  /* producers wait above this (0 = unbounded) */
-	atomic_uint_fast64_t stalls;         /* times a producer waited for the consumer */
+	uint64_t max_depth;		     /* producers wait above this (0 = unbounded) */
+	atomic_uint_fast64_t stalls;	     /* times a producer waited for the consumer */
 };
 
 /* A producer's private batch; flushed into the queue by flowq__flush. */

@@ -22,9 +22,9 @@
 /* A batch of decoded packets; pv.l3 is rebased onto data[] by the consumer (pkt_off). */
 struct pktbatch {
 	uint32_t count;
-	uint32_t used;         /* bytes of data[] in use */
-	uint64_t clock_us;     /* the reader's packet clock when the batch was sent */
-	bool last;             /* end of input: no batch follows */
+	uint32_t used;	   /* bytes of data[] in use */
+	uint64_t clock_us; /* the reader's packet clock when the batch was sent */
+	bool last;	   /* end of input: no batch follows */
 	struct pkt_view pv[PKTBATCH_PKTS];
 	uint32_t pkt_off[PKTBATCH_PKTS];
 	uint8_t data[PKTBATCH_BYTES];
@@ -45,24 +45,24 @@ void pktchan__put(struct pktchan *c);
 
 /* Reader statistics (the reader decodes, so decode drops of offline input are counted here). */
 struct pcapfile_stats {
-	uint64_t packets;                  /* records read */
-	uint64_t bytes;                    /* wire bytes of records read */
-	uint64_t decode[DECODE__COUNT];    /* by decode result */
+	uint64_t packets;		/* records read */
+	uint64_t bytes;			/* wire bytes of records read */
+	uint64_t decode[DECODE__COUNT]; /* by decode result */
 	uint64_t files_ok, files_failed;
-	bool truncated;                    /* some file ended in the middle of a record */
+	bool truncated; /* some file ended in the middle of a record */
 	uint64_t last_ts_us;
 };
 
 struct pcapfile_reader {
 	const char *const *files;
 	unsigned n_files;
-	const char *bpf_filter;        /* optional capture filter (tcpdump syntax) */
-	struct pktchan *chans;         /* one per worker */
+	const char *bpf_filter; /* optional capture filter (tcpdump syntax) */
+	struct pktchan *chans;	/* one per worker */
 	unsigned n_workers;
-	atomic_bool *stop;             /* set by main on SIGINT/SIGTERM */
-	bool progress;                 /* progress line on stderr */
+	atomic_bool *stop; /* set by main on SIGINT/SIGTERM */
+	bool progress;	   /* progress line on stderr */
 	struct pcapfile_stats st;
-	int error;                     /* 0, or the negative errno of the first fatal error */
+	int error; /* 0, or the negative errno of the first fatal error */
 };
 
 /* Check that each file can be opened as a capture with a supported link type before threads

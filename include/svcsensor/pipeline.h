@@ -15,11 +15,11 @@
 
 struct pipeline_opts {
 	const struct svc_config *cfg;
-	bool learn;                  /* learn mode: the detector writes the map */
-	const char *const *files;    /* offline input (-r), in order */
+	bool learn;		  /* learn mode: the detector writes the map */
+	const char *const *files; /* offline input (-r), in order */
 	unsigned n_files;
-	unsigned duration;           /* live: stop after this many seconds (0 = never) */
-	bool quiet;                  /* no progress line */
+	unsigned duration; /* live: stop after this many seconds (0 = never) */
+	bool quiet;	   /* no progress line */
 };
 
 /* Run to the end of the input or a stop signal. Returns 0 when every input was read and every

@@ -7,7 +7,7 @@
  * descending, ties by name, so the text is deterministic):
  *
  *   +++++++ NONE anomaly flows +++++++
- *   + 10.42.0.130     exchange  81181970 bytes with: 
+ *   + 10.42.0.130     exchange  81181970 bytes with:
  *   	 - 10.42.0.1      ,     40464 bytes (0.05%) using ['DNS', 'DNS.Amazon']
  *   	 - remote         ,  81141506 bytes (99.95%) using ['TLS.Amazon', 'HTTP']
  *
@@ -45,8 +45,8 @@ void report__free(struct report *r);
  * orders each destination's applications (earliest first, then by name) so the text does not
  * depend on the order workers finish flows in. 0 or -ENOMEM (the flow is then counted in the
  * totals but may be missing from the breakdown). -EINVAL for a verdict out of range. */
-int report__add(struct report *r, enum verdict v, const char *src, const char *dst,
-		const char *app, uint64_t bytes, uint64_t first_us);
+int report__add(struct report *r, enum verdict v, const char *src, const char *dst, const char *app,
+		uint64_t bytes, uint64_t first_us);
 
 /* Flows accounted, and those whose verdict is not NONE. */
 void report__totals(const struct report *r, uint64_t *flows, uint64_t *anomalies);

@@ -86,8 +86,8 @@ int svcmap__merge(struct svcmap *into, const struct svcmap *from);
 enum svcmap_match {
 	SVCMAP_NO_SOURCE = 0,  /* src is not a source */
 	SVCMAP_NO_DESTINATION, /* dst is not a destination of src (or dst is NULL) */
-	SVCMAP_NO_APP,         /* app never seen for the pair (or app is NULL) */
-	SVCMAP_MATCH,          /* app is in the pair's set */
+	SVCMAP_NO_APP,	       /* app never seen for the pair (or app is NULL) */
+	SVCMAP_MATCH,	       /* app is in the pair's set */
 };
 enum svcmap_match svcmap__lookup(const struct svcmap *m, const char *src, const char *dst,
 				 const char *app);

@@ -21,21 +21,21 @@ struct worker {
 	unsigned id;
 	pthread_t thread;
 	struct flow_table *table;
-	struct flowq *queue;        /* shared, multi-producer */
-	struct flowq_batch out;     /* this worker's private batch */
-	struct pktchan *chan;       /* offline input, or NULL */
-	struct afpacket *ring;      /* live input, or NULL */
-	atomic_bool *stop;          /* live: stop capturing */
-	atomic_uint *done_count;    /* incremented when the worker has flushed everything */
+	struct flowq *queue;		/* shared, multi-producer */
+	struct flowq_batch out;		/* this worker's private batch */
+	struct pktchan *chan;		/* offline input, or NULL */
+	struct afpacket *ring;		/* live input, or NULL */
+	atomic_bool *stop;		/* live: stop capturing */
+	atomic_uint *done_count;	/* incremented when the worker has flushed everything */
 	uint64_t decode[DECODE__COUNT]; /* live input: decode results (offline: the reader's) */
 	uint64_t live_frames;
-	uint64_t hash[PKTBATCH_PKTS];   /* offline: the current batch's flow hashes */
+	uint64_t hash[PKTBATCH_PKTS]; /* offline: the current batch's flow hashes */
 	int error;
 };
 
 /* Set up a worker (flow table + nDPI module). 0 or negative errno after one line. */
-int worker__init(struct worker *w, unsigned id, const struct svc_config *cfg,
-		 struct flowq *q, atomic_uint *done_count);
+int worker__init(struct worker *w, unsigned id, const struct svc_config *cfg, struct flowq *q,
+		 atomic_uint *done_count);
 
 /* Thread body (arg: struct worker *): process input until the last batch (offline) or stop
  * (live), then end every flow (reason shutdown) and flush them to the queue. */

@@ -224,7 +224,8 @@ static int read_file(struct pcapfile_reader *r, struct wstate *ws, const char *p
 		enum decode_result dr = decode__frame(dlt, data, h->caplen, h->len, ts, -1, &pv);
 		r->st.decode[dr]++;
 		if (dr == DECODE_OK) {
-			unsigned w = r->n_workers > 1 ? flow_key__pair_hash(&pv.key) % r->n_workers : 0;
+			unsigned w =
+			    r->n_workers > 1 ? flow_key__pair_hash(&pv.key) % r->n_workers : 0;
 			struct pktchan *c = &r->chans[w];
 			struct wstate *s = &ws[w];
 			if (s->cur && (s->cur->count == PKTBATCH_PKTS ||
@@ -255,8 +256,7 @@ static int read_file(struct pcapfile_reader *r, struct wstate *ws, const char *p
 	if (nx == PCAP_ERROR) {
 		/* libpcap: "truncated dump file; tried to read N captured bytes, only got M" */
 		svc_err("%s: record %llu: %s (%llu records read before it are kept)", path,
-			(unsigned long long)record + 1, pcap_geterr(p),
-			(unsigned long long)record);
+			(unsigned long long)record + 1, pcap_geterr(p), (unsigned long long)record);
 		r->st.truncated = true;
 		rc = -EIO;
 	}

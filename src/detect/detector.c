@@ -30,11 +30,11 @@ struct detector {
 	struct report *rep;
 	struct detector_stats st;
 	atomic_bool reload_pending;
-	uint64_t index;          /* running flow index of the console lines */
-	uint64_t next_report_s;  /* 0 = not scheduled yet */
+	uint64_t index;		/* running flow index of the console lines */
+	uint64_t next_report_s; /* 0 = not scheduled yet */
 	uint64_t next_map_save_s;
-	bool report_dirty;       /* flows since the last report save */
-	bool map_dirty;          /* learn mode: flows since the last map save */
+	bool report_dirty; /* flows since the last report save */
+	bool map_dirty;	   /* learn mode: flows since the last map save */
 	bool learn_error_reported;
 	bool report_error_reported;
 };
@@ -233,7 +233,8 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
 		}
 	}
 	d->st.per_verdict[v]++;
-	if (report__add(d->rep, v, src, dst, app, bytes, rec->first_us) != 0 && !d->report_error_reported) {
+	if (report__add(d->rep, v, src, dst, app, bytes, rec->first_us) != 0 &&
+	    !d->report_error_reported) {
 		d->report_error_reported = true;
 		svc_err("report: %s: some flows are missing from the breakdown", strerror(ENOMEM));
 	}

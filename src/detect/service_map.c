@@ -1458,7 +1458,8 @@ struct svcmap *svcmap__load(const char *path, bool *missing)
 			if (!json_is_string(v) || strcmp(json_string_value(v), MAP_FORMAT) != 0) {
 				load_err(path, "format", "expected \"%s\", got %s%s%s", MAP_FORMAT,
 					 json_is_string(v) ? "\"" : "",
-					 json_is_string(v) ? json_string_value(v) : json_util__kind(v),
+					 json_is_string(v) ? json_string_value(v)
+							   : json_util__kind(v),
 					 json_is_string(v) ? "\"" : "");
 				goto cleanup;
 			}
@@ -1477,7 +1478,8 @@ struct svcmap *svcmap__load(const char *path, bool *missing)
 		} else if (strcmp(k, "sources") == 0) {
 			if (!json_is_object(v)) {
 				load_err(path, "sources",
-					 "expected an object of source keys, got %s", json_util__kind(v));
+					 "expected an object of source keys, got %s",
+					 json_util__kind(v));
 				goto cleanup;
 			}
 			sources = v;

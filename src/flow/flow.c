@@ -6,9 +6,8 @@
 #include <stdlib.h>
 
 static const char *const end_names[FLOW_END__COUNT] = {
-	[FLOW_END_IDLE] = "idle",         [FLOW_END_ACTIVE] = "active",
-	[FLOW_END_TCP] = "tcp_close",     [FLOW_END_EVICTED] = "evicted",
-	[FLOW_END_SHUTDOWN] = "shutdown",
+    [FLOW_END_IDLE] = "idle",	    [FLOW_END_ACTIVE] = "active",     [FLOW_END_TCP] = "tcp_close",
+    [FLOW_END_EVICTED] = "evicted", [FLOW_END_SHUTDOWN] = "shutdown",
 };
 
 const char *flow_end__name(enum flow_end e)

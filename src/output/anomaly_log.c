@@ -25,8 +25,8 @@
 struct anomaly_log {
 	char *path;
 	char *from, *to; /* rotation name buffers, strlen(path) + 16 */
-	int fd;          /* -1 when the last open failed */
-	uint64_t size;   /* bytes in the live file (fstat at open + what we wrote) */
+	int fd;		 /* -1 when the last open failed */
+	uint64_t size;	 /* bytes in the live file (fstat at open + what we wrote) */
 	uint64_t max_bytes;
 	unsigned keep;
 	bool error_reported;
@@ -36,16 +36,26 @@ struct anomaly_log {
 const char *anomaly_log__l4_name(uint8_t proto)
 {
 	switch (proto) {
-	case 1: return "icmp";
-	case 2: return "igmp";
-	case 6: return "tcp";
-	case 17: return "udp";
-	case 47: return "gre";
-	case 50: return "esp";
-	case 51: return "ah";
-	case 58: return "icmpv6";
-	case 132: return "sctp";
-	default: return "other";
+	case 1:
+		return "icmp";
+	case 2:
+		return "igmp";
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 47:
+		return "gre";
+	case 50:
+		return "esp";
+	case 51:
+		return "ah";
+	case 58:
+		return "icmpv6";
+	case 132:
+		return "sctp";
+	default:
+		return "other";
 	}
 }
 
@@ -296,8 +306,8 @@ char *anomaly_log__format(const struct flow_record *r, const char *src_key, cons
 	      clean(master, sizeof(master), r->master_name, sizeof(r->master_name)));
 	j_str(&j, ",\"category\":", clean(cat, sizeof(cat), r->category, sizeof(r->category)));
 	j_raw(&j, r->guessed ? ",\"guessed\":true" : ",\"guessed\":false");
-	j_str(&j, ",\"server_name\":",
-	      clean(sni, sizeof(sni), r->server_name, sizeof(r->server_name)));
+	j_str(&j,
+	      ",\"server_name\":", clean(sni, sizeof(sni), r->server_name, sizeof(r->server_name)));
 	j_u64(&j, ",\"src2dst_packets\":", r->pkts[0]);
 	j_u64(&j, ",\"src2dst_bytes\":", r->bytes[0]);
 	j_u64(&j, ",\"dst2src_packets\":", r->pkts[1]);

@@ -20,18 +20,18 @@
 struct console {
 	FILE *out;
 	enum print_mode mode;
-	bool dirty;          /* something printed since the last flush */
+	bool dirty;	     /* something printed since the last flush */
 	bool error_reported; /* a stream error is reported once */
 	uint64_t last_flush_ns;
 };
 
 static const char *const labels[VERDICT__COUNT] = {
-	[VERDICT_UNKNOWN_SOURCE_IP] = "UNKNOWN SOURCE IP",
-	[VERDICT_UNKNOWN_DESTINATION_IP] = "UNKNOWN DESTINATION IP",
-	[VERDICT_UNKNOWN_PROTOCOL] = "UNKNOWN PROTOCOL",
-	[VERDICT_DNS_TLS_APPLICATION] = "DNS/TLS APPLICATION",
-	[VERDICT_PROTOCOL_NEVER_USED] = "PROTOCOL NEVER USED",
-	[VERDICT_NONE] = "NONE",
+    [VERDICT_UNKNOWN_SOURCE_IP] = "UNKNOWN SOURCE IP",
+    [VERDICT_UNKNOWN_DESTINATION_IP] = "UNKNOWN DESTINATION IP",
+    [VERDICT_UNKNOWN_PROTOCOL] = "UNKNOWN PROTOCOL",
+    [VERDICT_DNS_TLS_APPLICATION] = "DNS/TLS APPLICATION",
+    [VERDICT_PROTOCOL_NEVER_USED] = "PROTOCOL NEVER USED",
+    [VERDICT_NONE] = "NONE",
 };
 
 const char *console__label(enum verdict v)

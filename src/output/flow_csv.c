@@ -20,11 +20,11 @@ struct flow_csv {
 #define CSV_BUF (1u << 20)
 
 static const char *const header =
-	"id,expiration_id,src_ip,src_port,dst_ip,dst_port,protocol,ip_version,vlan_id,"
-	"bidirectional_first_seen_ms,bidirectional_last_seen_ms,bidirectional_duration_ms,"
-	"bidirectional_packets,bidirectional_bytes,src2dst_packets,src2dst_bytes,"
-	"dst2src_packets,dst2src_bytes,application_name,application_category_name,"
-	"application_is_guessed,requested_server_name,end_reason";
+    "id,expiration_id,src_ip,src_port,dst_ip,dst_port,protocol,ip_version,vlan_id,"
+    "bidirectional_first_seen_ms,bidirectional_last_seen_ms,bidirectional_duration_ms,"
+    "bidirectional_packets,bidirectional_bytes,src2dst_packets,src2dst_bytes,"
+    "dst2src_packets,dst2src_bytes,application_name,application_category_name,"
+    "application_is_guessed,requested_server_name,end_reason";
 
 struct flow_csv *flow_csv__open(const char *path, bool with_verdict)
 {
@@ -77,8 +77,7 @@ void flow_csv__write(struct flow_csv *c, const struct flow_record *r, const char
 		flow__addr_str(k->src, k->ipver, src, sizeof(src)), k->sport,
 		flow__addr_str(k->dst, k->ipver, dst, sizeof(dst)), k->dport, k->proto, k->ipver,
 		k->vlan, (unsigned long long)first, (unsigned long long)last,
-		(unsigned long long)(last - first),
-		(unsigned long long)(r->pkts[0] + r->pkts[1]),
+		(unsigned long long)(last - first), (unsigned long long)(r->pkts[0] + r->pkts[1]),
 		(unsigned long long)(r->bytes[0] + r->bytes[1]), (unsigned long long)r->pkts[0],
 		(unsigned long long)r->bytes[0], (unsigned long long)r->pkts[1],
 		(unsigned long long)r->bytes[1]);

@@ -28,8 +28,8 @@ struct strtab {
 struct rdst {
 	char *key;
 	uint64_t bytes, flows;
-	char **apps;          /* distinct, ordered by first use (packet time), then name */
-	uint64_t *app_first;  /* first_us of the earliest flow that used apps[i] */
+	char **apps;	     /* distinct, ordered by first use (packet time), then name */
+	uint64_t *app_first; /* first_us of the earliest flow that used apps[i] */
 	size_t n_apps, cap_apps;
 };
 
@@ -51,12 +51,12 @@ struct report {
 
 /* Sections in the seed's order: NONE, then the anomalies alphabetically by label. */
 static const enum verdict section_order[VERDICT__COUNT] = {
-	VERDICT_NONE,
-	VERDICT_DNS_TLS_APPLICATION,
-	VERDICT_PROTOCOL_NEVER_USED,
-	VERDICT_UNKNOWN_DESTINATION_IP,
-	VERDICT_UNKNOWN_PROTOCOL,
-	VERDICT_UNKNOWN_SOURCE_IP,
+    VERDICT_NONE,
+    VERDICT_DNS_TLS_APPLICATION,
+    VERDICT_PROTOCOL_NEVER_USED,
+    VERDICT_UNKNOWN_DESTINATION_IP,
+    VERDICT_UNKNOWN_PROTOCOL,
+    VERDICT_UNKNOWN_SOURCE_IP,
 };
 
 static uint64_t str_hash(const char *s)
@@ -230,8 +230,8 @@ static int add_app(struct rdst *d, const char *app, uint64_t first_us)
 	return 0;
 }
 
-int report__add(struct report *r, enum verdict v, const char *src, const char *dst,
-		const char *app, uint64_t bytes, uint64_t first_us)
+int report__add(struct report *r, enum verdict v, const char *src, const char *dst, const char *app,
+		uint64_t bytes, uint64_t first_us)
 {
 	struct rverdict *rv;
 	struct rsrc *s;
@@ -454,8 +454,8 @@ static int json_dest(void *ctx, const struct rdst *d, unsigned share)
 			return -ENOMEM;
 		}
 	o = json_pack("{s:s, s:I, s:f, s:I, s:o}", "destination", d->key, "bytes",
-		      (json_int_t)d->bytes, "share", share / 100.0, "flows",
-		      (json_int_t)d->flows, "apps", apps);
+		      (json_int_t)d->bytes, "share", share / 100.0, "flows", (json_int_t)d->flows,
+		      "apps", apps);
 	if (!o || json_array_append_new(j->destinations, o))
 		return -ENOMEM;
 	return 0;
@@ -484,9 +484,9 @@ json_t *report__json(const struct report *r)
 	if (visit(r, &vis, &j))
 		goto fail;
 	report__totals(r, &flows, &anomalies);
-	root = json_pack("{s:{s:I, s:I, s:o}, s:o}", "totals", "flows", (json_int_t)flows,
-			 "anomalies", (json_int_t)anomalies, "per_verdict", per, "verdicts",
-			 j.verdicts);
+	root =
+	    json_pack("{s:{s:I, s:I, s:o}, s:o}", "totals", "flows", (json_int_t)flows, "anomalies",
+		      (json_int_t)anomalies, "per_verdict", per, "verdicts", j.verdicts);
 	return root; /* json_pack's "o" took both references, even on failure */
 fail:
 	json_decref(per);

@@ -106,6 +106,7 @@ int main(void)
 	rcu_unregister_thread();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	if (system(cmd)) {}
+	if (system(cmd)) {
+	}
 	return ok ? 0 : 1;
 }

@@ -43,7 +43,8 @@ int main(void)
 		struct flow_record *r;
 		while ((r = flowq__batch_pop(&got))) {
 			if (r->pkts[0] != next[r->worker]++) {
-				fprintf(stderr, "stress_flowq: producer %u out of sequence\n", r->worker);
+				fprintf(stderr, "stress_flowq: producer %u out of sequence\n",
+					r->worker);
 				return 1;
 			}
 			total++;
