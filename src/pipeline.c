@@ -66,7 +66,7 @@ static void *consumer_run(void *arg)
 }
 
 static void print_summary(const struct pcapfile_reader *rd, struct worker *ws, unsigned n,
-			  const struct consumer *c, const struct detector_stats *ds, bool learn)
+			  const struct detector_stats *ds, bool learn)
 {
 	uint64_t dec[DECODE__COUNT] = {0};
 	uint64_t ended[FLOW_END__COUNT] = {0}, lost = 0, total_ended = 0;
@@ -100,7 +100,7 @@ static void print_summary(const struct pcapfile_reader *rd, struct worker *ws, u
 		off += snprintf(line + off, sizeof(line) - (size_t)off, "%s%s %" PRIu64,
 				e ? ", " : "", flow_end__name(e), ended[e]);
 	if (off < (int)sizeof(line))
-		snprintf(line + off, sizeof(line) - (size_t)off, ")%s", lost ? "" : "");
+		snprintf(line + off, sizeof(line) - (size_t)off, ")");
 	fprintf(stderr, "%s: %s\n", SVC_PROG, line);
 	if (lost)
 		fprintf(stderr, "%s: flow records lost (out of memory): %" PRIu64 "\n", SVC_PROG,
@@ -125,7 +125,6 @@ static void print_summary(const struct pcapfile_reader *rd, struct worker *ws, u
 			"%s: map reloads %" PRIu64 ", failed %" PRIu64
 			" (a failed reload keeps the map in force)\n",
 			SVC_PROG, ds->map_reloads, ds->map_reload_failures);
-	(void)c;
 }
 
 int pipeline__run(const struct pipeline_opts *o)
@@ -326,7 +325,7 @@ int pipeline__run(const struct pipeline_opts *o)
 	if (rd.error || started != n)
 		status =
 		    rd.error && rd.st.files_ok + rd.st.files_failed > 0 && !rd.st.packets ? 2 : 1;
-	print_summary(&rd, ws, started, &cons, detector__stats(cons.det), o->learn);
+	print_summary(&rd, ws, started, detector__stats(cons.det), o->learn);
 	if (live) {
 		for (unsigned i = 0; i < n; i++)
 			afpacket__stats(rings[i], &ring_total);
