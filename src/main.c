@@ -2,6 +2,8 @@
  * then one pipeline run (or -a: print the last report). */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +135,16 @@ int main(int argc, char **argv)
 	const char **files = calloc((size_t)argc, sizeof(*files));
 	unsigned n_files = 0, duration = 0;
 	int status = 2;
+	sigset_t sigs;
+
+	/* Signals are taken synchronously (sigtimedwait) by the run's main loop. Block them
+	 * before anything else, so a SIGHUP or SIGINT during start-up (loading a large map,
+	 * building nDPI modules) waits for that loop instead of killing the sensor. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	if (!files || config__defaults(&cfg) != 0) {
 		svc_err("out of memory");
