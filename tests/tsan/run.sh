@@ -43,6 +43,13 @@ for i in $(seq 40); do args+=(-r "$root/pcaps/baseline.pcap"); done
 "$bin" "${args[@]}" -t 2 -m map2.json --print none -q --log logs --report reps -o long.csv \
 	>out 2>err &
 pid=$!
+# Signal only once the sensor blocks SIGHUP (its main's first act; TSan start-up is slow):
+# SigBlk in /proc is a hex mask, SIGHUP is bit 0.
+for i in $(seq 100); do
+	blk=$(sed -n 's/^SigBlk:[[:space:]]*//p' /proc/$pid/status 2>/dev/null || true)
+	[ -n "$blk" ] && [ $(( 0x$blk & 1 )) = 1 ] && break
+	sleep 0.1
+done
 for i in 1 2 3 4 5; do sleep 0.3; kill -HUP "$pid" 2>/dev/null || true; done
 kill -INT "$pid" 2>/dev/null || true
 rc=0; wait "$pid" || rc=$?
