@@ -529,3 +529,41 @@ int netns__pcap_write(const char *path, const struct tframe *frames, size_t n)
 	pcap_close(p);
 	return err;
 }
+
+unsigned netns__packet_sockets_on(int ifindex)
+{
+	FILE *f = fopen("/proc/net/packet", "r");
+	char line[256];
+	unsigned n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long sk;
+		int ref, type, proto, iface;
+		if (sscanf(line, "%llx %d %d %x %d", &sk, &ref, &type, &proto, &iface) == 5 &&
+		    iface == ifindex)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+void netns__remove_dir(const char *dir)
+{
+	DIR *d;
+	struct dirent *e;
+	char path[512];
+
+	if (!dir[0])
+		return;
+	d = opendir(dir);
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}

@@ -94,4 +94,11 @@ int netns__tx_send(int fd, const uint8_t *frame, size_t len);
 /* Write frames to a pcap file (DLT_EN10MB). 0 or negative errno. */
 int netns__pcap_write(const char *path, const struct tframe *frames, size_t n);
 
+/* Packet sockets bound to ifindex in the current namespace (/proc/net/packet, column Iface):
+ * how a test knows the sensor's rings are open. */
+unsigned netns__packet_sockets_on(int ifindex);
+
+/* Remove the files of a flat scratch directory, then the directory. "" is a no-op. */
+void netns__remove_dir(const char *dir);
+
 #endif

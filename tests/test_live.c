@@ -1113,43 +1113,6 @@ static const char *sensor_bin_with_live_capture(void)
 	return bin;
 }
 
-/* Packet sockets bound to ifindex in this namespace (/proc/net/packet, column Iface). */
-static unsigned packet_sockets_on(int ifindex)
-{
-	FILE *f = fopen("/proc/net/packet", "r");
-	char line[256];
-	unsigned n = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long sk;
-		int ref, type, proto, iface;
-		if (sscanf(line, "%llx %d %d %x %d", &sk, &ref, &type, &proto, &iface) == 5 &&
-		    iface == ifindex)
-			n++;
-	}
-	fclose(f);
-	return n;
-}
-
-/* Remove the files of a scratch directory (flat) and the directory. */
-static void remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[512];
-
-	while (d && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
-
 static void sensor_end_to_end(const char *mode)
 {
 	const char *bin = sensor_bin_with_live_capture();
@@ -1171,7 +1134,7 @@ static void sensor_end_to_end(const char *mode)
 	err = netns__spawn(&ns, argv, log, dir, &pid);
 	cr_assert_eq(err, 0, "%s: %s", bin, strerror(-err));
 	/* Ready when its two rings are bound to vb. */
-	for (t = now_ms(); packet_sockets_on(ns.vb_index) < 2; usleep(10000)) {
+	for (t = now_ms(); netns__packet_sockets_on(ns.vb_index) < 2; usleep(10000)) {
 		if (waitpid(pid, &status, WNOHANG) == pid || now_ms() - t > 3000) {
 			f = fopen(log, "r");
 			line[0] = '\0';
@@ -1202,7 +1165,7 @@ static void sensor_end_to_end(const char *mode)
 		fclose(f);
 	cr_log_info("svcsensor --fanout %s: %zu frames sent, %u flow records for %u flows", mode, n,
 		    records, nflows);
-	remove_dir(dir);
+	netns__remove_dir(dir);
 	/* One record per flow: a flow split across the two workers would give two. */
 	cr_assert_eq(records, nflows, "%u flow records for %u flows (fanout %s)", records, nflows,
 		     mode);

@@ -62,25 +62,6 @@
 static struct netns ns;
 static char scratch[64]; /* per-test directory: outputs, configs, captured output */
 
-static void remove_dir(const char *dir)
-{
-	DIR *d;
-	struct dirent *e;
-	char path[512];
-
-	if (!dir[0])
-		return;
-	d = opendir(dir);
-	while (d && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
-
 static void ns_up(void)
 {
 	char why[512];
@@ -100,7 +81,7 @@ static void ns_up(void)
 static void ns_down(void)
 {
 	netns__teardown(&ns); /* kills what is still running, by pid; removes the namespace */
-	remove_dir(scratch);
+	netns__remove_dir(scratch);
 	scratch[0] = '\0';
 }
 
@@ -255,26 +236,6 @@ static bool running(pid_t pid)
 	return si.si_pid == 0;
 }
 
-/* Packet sockets bound to ifindex in this namespace (/proc/net/packet, column Iface). */
-static unsigned packet_sockets_on(int ifindex)
-{
-	FILE *f = fopen("/proc/net/packet", "r");
-	char line[256];
-	unsigned n = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long sk;
-		int ref, type, proto, iface;
-		if (sscanf(line, "%llx %d %d %x %d", &sk, &ref, &type, &proto, &iface) == 5 &&
-		    iface == ifindex)
-			n++;
-	}
-	fclose(f);
-	return n;
-}
-
 static unsigned threads_of(pid_t pid)
 {
 	char path[64];
@@ -309,7 +270,7 @@ static pid_t start_live(const char *const argv[], unsigned rings, const char *ou
 	uint64_t t0 = now_ms();
 
 	cr_assert_eq(err, 0, "%s: %s", argv[0], strerror(-err));
-	while (packet_sockets_on(ns.vb_index) < rings || threads_of(pid) < rings + 2) {
+	while (netns__packet_sockets_on(ns.vb_index) < rings || threads_of(pid) < rings + 2) {
 		if (!running(pid) || now_ms() - t0 > 10000) {
 			first_line(out, line, sizeof(line));
 			cr_assert_fail("svcsensor did not start capturing on vb (%u rings) within "
@@ -1202,7 +1163,7 @@ Test(live_replay, bad_filter_one_line)
 			      rep,	 "--duration", "2",  NULL};
 	expect_one_line_error(argv, "tcp porrt 80", "-f 'tcp porrt 80'");
 	/* and no ring was left behind */
-	cr_assert_eq(packet_sockets_on(ns.vb_index), 0);
+	cr_assert_eq(netns__packet_sockets_on(ns.vb_index), 0);
 }
 
 /* ------------------------------------------------------------ 5. --stats */
