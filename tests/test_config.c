@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "stderr_capture.h"
+#include "test_util.h"
 #include "svcsensor/common.h"
 #include "svcsensor/config.h"
 

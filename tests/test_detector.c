@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "test_util.h"
 #include "svcsensor/config.h"
 #include "svcsensor/detector.h"
 #include "svcsensor/flow.h"
@@ -32,13 +33,6 @@ struct fx {
 	size_t out_len;
 	FILE *console;
 };
-
-static char *path_in(const char *dir, const char *name)
-{
-	char *p = NULL;
-	cr_assert(asprintf(&p, "%s/%s", dir, name) > 0);
-	return p;
-}
 
 static void fx_init(struct fx *f)
 {
@@ -73,23 +67,6 @@ static void fx_init(struct fx *f)
 	f->console = open_memstream(&f->out, &f->out_len);
 	cr_assert_not_null(f->console);
 	detector__thread_register();
-}
-
-static void rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		char *p = path_in(dir, e->d_name);
-		unlink(p);
-		free(p);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 static void fx_fini(struct fx *f)
@@ -162,7 +139,7 @@ static void learn_spec_map(struct fx *f)
 	detector__free(d);
 }
 
-static unsigned count_lines(const char *path)
+static unsigned file_lines(const char *path)
 {
 	FILE *fp = fopen(path, "r");
 	if (!fp)
@@ -416,7 +393,7 @@ Test(detector, allow_rule_silences_an_anomaly, .init = cr_redirect_stderr)
 	cr_assert_eq(detector__stats(d)->allowed, 1);
 	cr_assert_eq(detector__stats(d)->per_verdict[VERDICT_NONE], 1);
 	detector__free(d);
-	cr_assert_eq(count_lines(f.log), 1);
+	cr_assert_eq(file_lines(f.log), 1);
 	fx_fini(&f);
 }
 
@@ -499,12 +476,12 @@ Test(detector, reload_under_load_loses_nothing, .init = cr_redirect_stderr)
 	cr_assert_eq(detector__finish(d), 0);
 	detector__free(d);
 	/* Every anomaly logged once, across the rotated files. */
-	unsigned lines = count_lines(f.log);
+	unsigned lines = file_lines(f.log);
 	for (unsigned i = 1; i <= f.cfg.log_keep; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "anomalies.log.%u", i);
 		char *p = path_in(f.dir, name);
-		lines += count_lines(p);
+		lines += file_lines(p);
 		free(p);
 	}
 	cr_assert_eq(lines, anomalies);
@@ -575,8 +552,8 @@ Test(detector, reload_reopens_the_anomaly_log, .init = cr_redirect_stderr)
 	judge(d, "10.42.0.130", "8.8.8.8", 6, "SSH", "", 10);
 	judge(d, "10.42.0.130", "8.8.8.8", 6, "SSH", "", 10);
 	detector__free(d);
-	cr_assert_eq(count_lines(old), 2);
-	cr_assert_eq(count_lines(f.log), 2);
+	cr_assert_eq(file_lines(old), 2);
+	cr_assert_eq(file_lines(f.log), 2);
 	free(old);
 	fx_fini(&f);
 }

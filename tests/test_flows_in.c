@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "stderr_capture.h"
+#include "test_util.h"
 #include "svcsensor/common.h"
 #include "svcsensor/flow.h"
 #include "svcsensor/flows_in.h"

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "test_util.h"
 #include "svcsensor/anomaly_log.h"
 #include "svcsensor/console.h"
 #include "svcsensor/detector.h"
@@ -28,30 +29,6 @@ static char *make_tmpdir(void)
 	cr_assert_not_null(d);
 	cr_assert_not_null(mkdtemp(d), "mkdtemp: %s", strerror(errno));
 	return d;
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-	char *p = NULL;
-	cr_assert(asprintf(&p, "%s/%s", dir, name) > 0);
-	return p;
-}
-
-static void rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		char *p = path_in(dir, e->d_name);
-		unlink(p);
-		free(p);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 static struct flow_record *mkrec(const char *src, const char *dst, uint16_t sport, uint16_t dport,

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "stderr_capture.h"
+#include "test_util.h"
 #include "svcsensor/common.h"
 #include "svcsensor/config.h"
 #include "svcsensor/service_map.h"
