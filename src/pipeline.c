@@ -27,7 +27,6 @@ struct consumer {
 	bool learn;
 	atomic_uint *done_count;
 	unsigned n_workers;
-	uint64_t taken;
 	atomic_bool finished;
 };
 
@@ -50,7 +49,6 @@ static void *consumer_run(void *arg)
 			if (c->csv)
 				flow_csv__write(c->csv, r, c->learn ? NULL : verdict__name(v));
 			flow_record__free(r);
-			c->taken++;
 		}
 		time_t now = time(NULL);
 		if (now != last_tick) {
