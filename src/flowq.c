@@ -68,6 +68,11 @@ void flowq__flush(struct flowq *q, struct flowq_batch *b)
 	}
 }
 
+void flowq__wake(struct flowq *q)
+{
+	sem_post(&q->wake);
+}
+
 static unsigned take_now(struct flowq *q, struct flowq_batch *out)
 {
 	if (cds_wfcq_empty(&q->head, &q->tail))

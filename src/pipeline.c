@@ -17,6 +17,7 @@
 #include "svcsensor/flow_csv.h"
 #include "svcsensor/flowq.h"
 #include "svcsensor/pcapfile.h"
+#include "svcsensor/pcapscan.h"
 #include "svcsensor/worker.h"
 
 struct consumer {
@@ -28,6 +29,7 @@ struct consumer {
 	atomic_uint *done_count;
 	unsigned n_workers;
 	atomic_bool finished;
+	pthread_t main_thread; /* woken (SIGUSR1) when the last flow is judged */
 };
 
 /* The detector thread: the only consumer of finished flows and the owner of every output. */
@@ -42,7 +44,7 @@ static void *consumer_run(void *arg)
 		/* Read "all workers done" before taking: a worker flushes before it counts itself
 		 * done, so an empty take after that means nothing can follow. */
 		bool all_done = atomic_load(c->done_count) == c->n_workers;
-		unsigned n = flowq__take(c->queue, &b, 100);
+		unsigned n = flowq__take(c->queue, &b, all_done ? 0 : 100);
 		struct flow_record *r;
 		while ((r = flowq__batch_pop(&b))) {
 			enum verdict v = detector__flow(c->det, r);
@@ -60,6 +62,7 @@ static void *consumer_run(void *arg)
 	}
 	detector__thread_unregister();
 	atomic_store(&c->finished, true);
+	pthread_kill(c->main_thread, SIGUSR1);
 	return NULL;
 }
 
@@ -181,6 +184,8 @@ int pipeline__run(const struct pipeline_opts *o)
 	struct pktchan *chans = calloc(n, sizeof(*chans));
 	struct consumer cons = {0};
 	struct pcapfile_reader rd = {0};
+	struct pcapscan scan = {0};
+	bool scanning = false;
 	pthread_t reader;
 	unsigned started = 0, inited = 0, chans_ok = 0;
 	bool reader_started = false, consumer_started = false;
@@ -209,7 +214,19 @@ int pipeline__run(const struct pipeline_opts *o)
 	}
 	if (live)
 		chans_ok = 0;
-	for (; !live && chans_ok < n; chans_ok++) {
+	if (!live) {
+		/* Classic pcap files are walked by every worker itself; others need the reader. */
+		int sc = pcapscan__open(&scan, o->files, o->n_files, cfg->bpf_filter, n, &stop,
+					!o->quiet && isatty(STDERR_FILENO));
+		if (sc < 0)
+			goto cleanup;
+		scanning = sc == 1;
+		for (unsigned i = 0; scanning && i < n; i++) {
+			ws[i].scan = &scan;
+			pcapscan__cursor_init(&ws[i].cursor, &scan, i);
+		}
+	}
+	for (; !live && !scanning && chans_ok < n; chans_ok++) {
 		if (pktchan__init(&chans[chans_ok]) != 0) {
 			svc_err("packet channels: out of memory");
 			goto cleanup;
@@ -222,12 +239,14 @@ int pipeline__run(const struct pipeline_opts *o)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1); /* internal: the detector thread has finished */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	cons.queue = &queue;
 	cons.learn = o->learn;
 	cons.done_count = &done_count;
 	cons.n_workers = n;
+	cons.main_thread = pthread_self();
 	atomic_init(&cons.finished, false);
 	if (pthread_create(&cons.thread, NULL, consumer_run, &cons) != 0) {
 		svc_err("cannot start the detector thread");
@@ -252,7 +271,7 @@ int pipeline__run(const struct pipeline_opts *o)
 	rd.n_workers = started;
 	rd.stop = &stop;
 	rd.progress = !o->quiet && isatty(STDERR_FILENO);
-	if (live) {
+	if (live || scanning) {
 		if (started != n) {
 			atomic_store(&stop, true);
 			atomic_fetch_add(&done_count, n - started);
@@ -317,6 +336,11 @@ int pipeline__run(const struct pipeline_opts *o)
 		pthread_join(ws[i].thread, NULL);
 	pthread_join(cons.thread, NULL);
 	consumer_started = false;
+	if (scanning && started) {
+		/* Worker 0 walked every record: its counts are the input's. */
+		rd.st = ws[0].cursor.st;
+		rd.error = ws[0].cursor.error;
+	}
 
 	if (detector__finish(cons.det) != 0)
 		status = 1;
@@ -357,6 +381,8 @@ cleanup:
 		worker__destroy(&ws[i]);
 	for (unsigned i = 0; i < chans_ok; i++)
 		pktchan__destroy(&chans[i]);
+	if (scanning)
+		pcapscan__close(&scan);
 	if (rings)
 		for (unsigned i = 0; i < n; i++)
 			afpacket__close(rings[i]);

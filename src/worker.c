@@ -38,25 +38,32 @@ int worker__init(struct worker *w, unsigned id, const struct svc_config *cfg, st
 	return w->table ? 0 : -ENOMEM;
 }
 
-static void run_offline(struct worker *w)
+/* Account one batch of this worker's packets, then expire flows at the input's clock. */
+static void account_batch(struct worker *w, const struct pkt_view *pv, uint32_t n,
+			  uint64_t clock_us)
+{
+	/* Hash every packet once, then walk the batch prefetching the bucket PF_FAR packets
+	 * ahead and its first entry PF_NEAR ahead: the flow lookups of a busy link are cache
+	 * misses, and this overlaps them. */
+	enum { PF_FAR = 8, PF_NEAR = 4 };
+	for (uint32_t i = 0; i < n; i++)
+		w->hash[i] = flow_key__hash(&pv[i].key);
+	for (uint32_t i = 0; i < n; i++) {
+		if (i + PF_FAR < n)
+			flow_table__prefetch(w->table, w->hash[i + PF_FAR], 0);
+		if (i + PF_NEAR < n)
+			flow_table__prefetch(w->table, w->hash[i + PF_NEAR], 1);
+		flow_table__packet_hashed(w->table, &pv[i], w->hash[i]);
+	}
+	flow_table__expire(w->table, clock_us);
+}
+
+/* Offline, from the reader thread's batches. */
+static void run_channel(struct worker *w)
 {
 	for (;;) {
 		struct pktbatch *b = pktchan__get(w->chan);
-		/* Hash every packet once, then walk the batch prefetching the bucket PF_FAR
-		 * packets ahead and its first entry PF_NEAR ahead: the flow lookups of a busy
-		 * link are cache misses, and this overlaps them. */
-		enum { PF_FAR = 8, PF_NEAR = 4 };
-		uint32_t n = b->count;
-		for (uint32_t i = 0; i < n; i++)
-			w->hash[i] = flow_key__hash(&b->pv[i].key);
-		for (uint32_t i = 0; i < n; i++) {
-			if (i + PF_FAR < n)
-				flow_table__prefetch(w->table, w->hash[i + PF_FAR], 0);
-			if (i + PF_NEAR < n)
-				flow_table__prefetch(w->table, w->hash[i + PF_NEAR], 1);
-			flow_table__packet_hashed(w->table, &b->pv[i], w->hash[i]);
-		}
-		flow_table__expire(w->table, b->clock_us);
+		account_batch(w, b->pv, b->count, b->clock_us);
 		bool last = b->last;
 		pktchan__put(w->chan);
 		/* One splice per input batch keeps the detector fed without per-flow traffic. */
@@ -64,6 +71,19 @@ static void run_offline(struct worker *w)
 		if (last)
 			break;
 	}
+}
+
+/* Offline, walking the files itself. */
+static void run_scan(struct worker *w)
+{
+	uint64_t clock = 0;
+	int n;
+	while ((n = pcapscan__next(&w->cursor, w->pv, PKTBATCH_PKTS, &clock)) >= 0) {
+		account_batch(w, w->pv, (uint32_t)n, clock);
+		flowq__flush(w->queue, &w->out); /* one splice per call (<= 1024 records) */
+	}
+	/* Every worker ends at the input's last time, whoever held its last packet. */
+	flow_table__expire(w->table, clock);
 }
 
 /* Live: one frame from the ring. pv points into the ring block, which goes back to the
@@ -106,13 +126,16 @@ static void run_live(struct worker *w)
 void *worker__run(void *arg)
 {
 	struct worker *w = arg;
-	if (w->chan)
-		run_offline(w);
+	if (w->scan)
+		run_scan(w);
+	else if (w->chan)
+		run_channel(w);
 	else if (w->ring)
 		run_live(w);
 	flow_table__flush(w->table, FLOW_END_SHUTDOWN);
 	flowq__flush(w->queue, &w->out);
 	atomic_fetch_add(w->done_count, 1);
+	flowq__wake(w->queue);
 	return NULL;
 }
 

@@ -309,6 +309,12 @@ static int redirect(const char *path, int fd, int flags)
 int e2e_spawn(char *const argv[], const char *cwd, const char *out_path, const char *err_path,
 	      pid_t *pid)
 {
+	return e2e_spawn_in(argv, cwd, NULL, out_path, err_path, pid);
+}
+
+int e2e_spawn_in(char *const argv[], const char *cwd, const char *in_path, const char *out_path,
+		 const char *err_path, pid_t *pid)
+{
 	/* Build the environment before fork: the child only calls async-signal-safe functions. */
 	size_t n = 0, k = 0;
 	while (environ[n])
@@ -336,7 +342,7 @@ int e2e_spawn(char *const argv[], const char *cwd, const char *out_path, const c
 				signal(s, SIG_DFL);
 		if (cwd && chdir(cwd) != 0)
 			_exit(126);
-		if (redirect(NULL, 0, O_RDONLY) ||
+		if (redirect(in_path, 0, O_RDONLY) ||
 		    redirect(out_path, 1, O_WRONLY | O_CREAT | O_TRUNC) ||
 		    redirect(err_path, 2, O_WRONLY | O_CREAT | O_TRUNC))
 			_exit(126);

@@ -84,6 +84,11 @@ struct e2e_proc {
 int e2e_spawn(char *const argv[], const char *cwd, const char *out_path, const char *err_path,
 	      pid_t *pid);
 
+/* The same with stdin from in_path (NULL: /dev/null); a FIFO blocks the child until a writer
+ * opens it. */
+int e2e_spawn_in(char *const argv[], const char *cwd, const char *in_path, const char *out_path,
+		 const char *err_path, pid_t *pid);
+
 /* Wait for pid at most timeout_ms; on timeout SIGKILL it and its process group (e2e_spawn
  * makes the child a group leader, so only what it started goes) and reap it.
  * Fills *p. 0, or -errno when waitpid failed. */

@@ -50,6 +50,9 @@ void flowq__push(struct flowq *q, struct flowq_batch *b, struct flow_record *r);
  * 100 us at a time, counted in stalls) while the queue holds more than max_depth records. */
 void flowq__flush(struct flowq *q, struct flowq_batch *b);
 
+/* Producer that ends: wake the consumer now, whether it sleeps or is about to (its next sleep
+ * then returns at once), so it sees the end without waiting for its timeout. */
+void flowq__wake(struct flowq *q);
 /* Consumer: take every queued record into out (a private batch). If none is queued, sleep up to
  * timeout_ms for a flush. Returns the number of records taken. */
 unsigned flowq__take(struct flowq *q, struct flowq_batch *out, unsigned timeout_ms);

@@ -1,5 +1,5 @@
-/* worker.h - one worker thread: its input (a share of the pcap reader's packets, or its own
- * AF_PACKET ring), its flow table and nDPI module, and its side of the finished-flow queue.
+/* worker.h - one worker thread: its input (its share of the pcap files' packets, walked by
+ * itself or sent by the reader thread, or its own AF_PACKET ring), its flow table and nDPI module, and its side of the finished-flow queue.
  * Nothing in a worker is shared with another worker. */
 #ifndef SVCSENSOR_WORKER_H
 #define SVCSENSOR_WORKER_H
@@ -14,6 +14,7 @@
 #include "svcsensor/flow_table.h"
 #include "svcsensor/flowq.h"
 #include "svcsensor/pcapfile.h"
+#include "svcsensor/pcapscan.h"
 
 struct afpacket;
 
@@ -23,13 +24,16 @@ struct worker {
 	struct flow_table *table;
 	struct flowq *queue;		/* shared, multi-producer */
 	struct flowq_batch out;		/* this worker's private batch */
-	struct pktchan *chan;		/* offline input, or NULL */
+	struct pktchan *chan;		/* offline input from the reader thread, or NULL */
+	const struct pcapscan *scan;	/* offline input walked by the worker itself, or NULL */
+	struct pcapscan_cursor cursor;	/* ... this worker's position in it */
 	struct afpacket *ring;		/* live input, or NULL */
 	atomic_bool *stop;		/* live: stop capturing */
 	atomic_uint *done_count;	/* incremented when the worker has flushed everything */
 	uint64_t decode[DECODE__COUNT]; /* live input: decode results (offline: the reader's) */
 	uint64_t live_frames;
 	uint64_t hash[PKTBATCH_PKTS]; /* offline: the current batch's flow hashes */
+	struct pkt_view pv[PKTBATCH_PKTS]; /* offline, scan: the current batch */
 	int error;
 };
 

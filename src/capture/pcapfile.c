@@ -91,12 +91,19 @@ static void send_batch(struct pktchan *c, struct wstate *w, uint64_t clock, bool
  * (one page) costs a read(2) per 4 KiB; with this, one per MiB. */
 #define READ_BUF (1u << 20)
 
+/* The name errors give a capture: "-" is the standard input. */
+static const char *input_name(const char *path)
+{
+	return strcmp(path, "-") == 0 ? "standard input" : path;
+}
+
 /* Open a capture for reading. *iobuf (NULL or a buffer) must be freed after pcap_close. */
-static int open_capture(const char *path, const char *filter, pcap_t **out, char **iobuf)
+static int open_capture(const char *arg, const char *filter, pcap_t **out, char **iobuf)
 {
 	char errbuf[PCAP_ERRBUF_SIZE] = "";
 	pcap_t *p = NULL;
-	FILE *f = fopen(path, "rb");
+	const char *path = input_name(arg);
+	FILE *f = strcmp(arg, "-") == 0 ? stdin : fopen(path, "rb");
 
 	*iobuf = NULL;
 	if (f) {
@@ -152,6 +159,9 @@ int pcapfile__check(const char *const *files, unsigned n, const char *bpf_filter
 	for (unsigned i = 0; i < n; i++) {
 		pcap_t *p;
 		char *iobuf;
+		/* A pipe cannot be read twice: the standard input is checked when it is read. */
+		if (strcmp(files[i], "-") == 0)
+			continue;
 		int e = open_capture(files[i], bpf_filter, &p, &iobuf);
 		if (e)
 			rc = rc ? rc : e;
@@ -176,7 +186,7 @@ static void progress(struct pcapfile_reader *r, pcap_t *p, const char *path, lon
 
 static long file_size(const char *path)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : NULL;
 	if (!f)
 		return -1;
 	long s = -1;
@@ -206,6 +216,7 @@ static int read_file(struct pcapfile_reader *r, struct wstate *ws, const char *p
 	}
 	int dlt = pcap_datalink(p);
 	long size = r->progress ? file_size(path) : -1;
+	path = input_name(path);
 	uint64_t next_progress = mono_ms() + 1000;
 	uint64_t record = 0;
 	struct pcap_pkthdr *h;

@@ -1,0 +1,374 @@
+/* pcapscan.c - every worker walks the classic pcap files itself, through mapped windows. */
+#include "svcsensor/pcapscan.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pcap/pcap.h>
+
+#include "svcsensor/common.h"
+#include "svcsensor/flow_hash.h"
+
+#define FILE_HDR 24u
+#define REC_HDR 16u
+/* libpcap's MAXIMUM_SNAPLEN: the largest record it accepts for the link types we decode. */
+#define MAX_CAPLEN 262144u
+/* A window holds any record that starts in its first page (4 MiB > 4 KiB + 16 + 262144). */
+#define WINDOW (4u << 20)
+/* Records walked per call at most: the caller expires flows this often. */
+#define WALK_MAX 1024u
+/* Prefetch the file this far ahead of the record being read: the walk follows a chain of
+ * record lengths, and without it every record header is a memory round trip. */
+#define PREFETCH_AHEAD 4096u
+
+#define MAGIC_US 0xa1b2c3d4u
+#define MAGIC_NS 0xa1b23c4du
+
+struct pcapscan_file {
+	const char *path;
+	int fd;
+	uint64_t size;
+	int dlt;
+	uint32_t snapshot;
+	bool swapped, nsec;
+	bool has_filter;
+	struct bpf_program prog;
+};
+
+static inline uint32_t rd32(const uint8_t *p, bool swapped)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return swapped ? __builtin_bswap32(v) : v;
+}
+
+/* 1 when f (already opened) is a classic pcap 2.4 file we can walk; fills magic fields. */
+static int classic_pcap(struct pcapscan_file *f)
+{
+	uint8_t h[FILE_HDR];
+	struct stat st;
+	if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return 0;
+	if (pread(f->fd, h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return 0;
+	uint32_t magic;
+	memcpy(&magic, h, 4);
+	if (magic == MAGIC_US || magic == MAGIC_NS) {
+		f->swapped = false;
+	} else if (magic == __builtin_bswap32(MAGIC_US) || magic == __builtin_bswap32(MAGIC_NS)) {
+		f->swapped = true;
+		magic = __builtin_bswap32(magic);
+	} else {
+		return 0; /* pcapng, Kuznetzov's format, ... */
+	}
+	f->nsec = magic == MAGIC_NS;
+	uint16_t major, minor;
+	memcpy(&major, h + 4, 2);
+	memcpy(&minor, h + 6, 2);
+	if (f->swapped) {
+		major = __builtin_bswap16(major);
+		minor = __builtin_bswap16(minor);
+	}
+	/* 2.3 and older may have caplen and len swapped: libpcap's business */
+	if (major != 2 || minor != 4)
+		return 0;
+	f->size = (uint64_t)st.st_size;
+	return 1;
+}
+
+/* Link type, snapshot and the compiled filter, from libpcap itself. 0 or -EINVAL. */
+static int libpcap_facts(struct pcapscan_file *f, const char *filter)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	pcap_t *p = pcap_open_offline(f->path, errbuf);
+	if (!p) {
+		svc_err("%s: cannot read capture: %s", f->path, errbuf);
+		return -EINVAL;
+	}
+	f->dlt = pcap_datalink(p);
+	f->snapshot = (uint32_t)pcap_snapshot(p);
+	if (f->snapshot == 0 || f->snapshot > MAX_CAPLEN)
+		f->snapshot = MAX_CAPLEN;
+	int rc = 0;
+	if (filter && *filter) {
+		if (pcap_compile(p, &f->prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+			svc_err("capture filter \"%s\": %s", filter, pcap_geterr(p));
+			rc = -EINVAL;
+		} else {
+			f->has_filter = true;
+		}
+	}
+	pcap_close(p);
+	return rc;
+}
+
+int pcapscan__open(struct pcapscan *s, const char *const *files, unsigned n,
+		   const char *bpf_filter, unsigned n_workers, atomic_bool *stop, bool progress)
+{
+	memset(s, 0, sizeof(*s));
+	if (!n)
+		return 0;
+	s->files = calloc(n, sizeof(*s->files));
+	if (!s->files)
+		return 0; /* the reader thread needs less */
+	s->n_workers = n_workers ? n_workers : 1;
+	s->stop = stop;
+	s->progress = progress;
+	for (unsigned i = 0; i < n; i++) {
+		struct pcapscan_file *f = &s->files[s->n_files];
+		f->path = files[i];
+		if (strcmp(files[i], "-") == 0)
+			break; /* the standard input: a pipe, maybe */
+		f->fd = open(files[i], O_RDONLY | O_CLOEXEC);
+		if (f->fd < 0)
+			break;
+		s->n_files++;
+		if (!classic_pcap(f))
+			break;
+		int rc = libpcap_facts(f, bpf_filter);
+		if (rc) {
+			pcapscan__close(s);
+			return rc;
+		}
+		if (i + 1 == n)
+			return 1; /* every file can be walked */
+	}
+	pcapscan__close(s);
+	return 0;
+}
+
+void pcapscan__close(struct pcapscan *s)
+{
+	for (unsigned i = 0; i < s->n_files; i++) {
+		if (s->files[i].has_filter)
+			pcap_freecode(&s->files[i].prog);
+		close(s->files[i].fd);
+	}
+	free(s->files);
+	s->files = NULL;
+	s->n_files = 0;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void pcapscan__cursor_init(struct pcapscan_cursor *c, const struct pcapscan *s, unsigned me)
+{
+	memset(c, 0, sizeof(*c));
+	c->s = s;
+	c->me = me;
+	c->next_progress = mono_ms() + 1000;
+}
+
+static void unmap(struct pcapscan_cursor *c)
+{
+	if (c->win)
+		munmap((void *)c->win, c->win_len);
+	c->win = NULL;
+	c->win_off = c->win_len = 0;
+}
+
+/* Map the window that starts at the page holding c->off. 0 or negative errno. */
+static int remap(struct pcapscan_cursor *c, const struct pcapscan_file *f)
+{
+	unmap(c);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t base = c->off & ~(page - 1);
+	uint64_t len = f->size - base < WINDOW ? f->size - base : WINDOW;
+	void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, f->fd, (off_t)base);
+	if (m == MAP_FAILED)
+		return -errno;
+	madvise(m, len, MADV_SEQUENTIAL); /* read-ahead for a file not yet in the page cache */
+	c->win = m;
+	c->win_off = base;
+	c->win_len = len;
+	c->pf = c->off;
+	return 0;
+}
+
+/* The walk of the current file is over: rc 0 (read to its end, or stopped) or the error
+ * that ended it (already reported by worker 0). */
+static void end_file(struct pcapscan_cursor *c, int rc)
+{
+	unmap(c);
+	if (c->me == 0) {
+		if (rc) {
+			c->st.files_failed++;
+			if (!c->error)
+				c->error = rc;
+		} else {
+			c->st.files_ok++;
+		}
+	}
+	c->file++;
+	c->file_open = false;
+}
+
+static void record_error(struct pcapscan_cursor *c, const struct pcapscan_file *f,
+			 const char *why)
+{
+	if (c->me != 0)
+		return;
+	svc_err("%s: record %llu: %s (%llu records read before it are kept)", f->path,
+		(unsigned long long)c->record + 1, why, (unsigned long long)c->record);
+	c->st.truncated = true;
+}
+
+static void progress(struct pcapscan_cursor *c, const struct pcapscan_file *f)
+{
+	fprintf(stderr, "\r%s: %s %5.1f%%  %llu packets", SVC_PROG, f->path,
+		100.0 * (double)c->off / (double)(f->size ? f->size : 1),
+		(unsigned long long)c->st.packets);
+	c->next_progress = mono_ms() + 1000;
+}
+
+int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
+		   uint64_t *clock)
+{
+	const struct pcapscan *s = c->s;
+	unsigned n = 0, walked = 0;
+	char why[160];
+
+	if (c->done)
+		return -1;
+	if (c->file < s->n_files && atomic_load_explicit(s->stop, memory_order_relaxed)) {
+		if (c->file_open)
+			end_file(c, 0);
+		c->file = s->n_files;
+	}
+	if (c->me == 0 && s->progress && c->file < s->n_files && mono_ms() >= c->next_progress)
+		progress(c, &s->files[c->file]);
+
+	for (;;) {
+		if (c->file >= s->n_files) {
+			if (n)
+				break;
+			if (c->me == 0 && s->progress)
+				fprintf(stderr, "\r%*s\r", 70, "");
+			c->done = true;
+			c->st.last_ts_us = *clock;
+			return -1;
+		}
+		const struct pcapscan_file *f = &s->files[c->file];
+		if (!c->file_open) {
+			c->file_open = true;
+			c->off = c->pf = FILE_HDR;
+			c->record = 0;
+		}
+		if (n == max || walked == WALK_MAX)
+			break;
+
+		uint64_t left = f->size - c->off;
+		uint64_t win_end = c->win_off + c->win_len;
+		if (left == 0) {
+			if (n)
+				break;
+			end_file(c, 0);
+			continue;
+		}
+		if (left < REC_HDR) {
+			if (n)
+				break;
+			snprintf(why, sizeof(why),
+				 "truncated dump file; tried to read %u header bytes, only got %llu",
+				 REC_HDR, (unsigned long long)left);
+			record_error(c, f, why);
+			end_file(c, -EIO);
+			continue;
+		}
+		if (!c->win || c->off < c->win_off || c->off + REC_HDR > win_end) {
+			if (n)
+				break;
+			int rc = remap(c, f);
+			if (rc) {
+				if (c->me == 0)
+					svc_err("%s: cannot map: %s", f->path, strerror(-rc));
+				end_file(c, rc);
+			}
+			continue;
+		}
+
+		/* Keep the file streaming into the cache ahead of the walk. */
+		uint64_t pf_end = c->off + PREFETCH_AHEAD < win_end ? c->off + PREFETCH_AHEAD : win_end;
+		if (c->pf < c->off)
+			c->pf = c->off;
+		for (; c->pf < pf_end; c->pf += 64)
+			__builtin_prefetch(c->win + (c->pf - c->win_off));
+
+		const uint8_t *h = c->win + (c->off - c->win_off);
+		uint32_t caplen = rd32(h + 8, f->swapped);
+		if (caplen > MAX_CAPLEN) {
+			if (n)
+				break;
+			snprintf(why, sizeof(why),
+				 "invalid packet capture length %u, bigger than snaplen of %u",
+				 caplen, f->snapshot);
+			record_error(c, f, why);
+			end_file(c, -EIO);
+			continue;
+		}
+		if (caplen > left - REC_HDR) {
+			if (n)
+				break;
+			uint64_t got = left - REC_HDR;
+			uint32_t tried = caplen > f->snapshot && got < f->snapshot ? f->snapshot : caplen;
+			snprintf(why, sizeof(why),
+				 "truncated dump file; tried to read %u captured bytes, only got %llu",
+				 tried, (unsigned long long)got);
+			record_error(c, f, why);
+			end_file(c, -EIO);
+			continue;
+		}
+		if (c->off + REC_HDR + caplen > win_end) {
+			if (n)
+				break;
+			int rc = remap(c, f);
+			if (rc) {
+				if (c->me == 0)
+					svc_err("%s: cannot map: %s", f->path, strerror(-rc));
+				end_file(c, rc);
+			}
+			continue;
+		}
+
+		/* One record: the fields as libpcap gives them (signed 32-bit time). */
+		int32_t sec = (int32_t)rd32(h, f->swapped), frac = (int32_t)rd32(h + 4, f->swapped);
+		uint32_t wirelen = rd32(h + 12, f->swapped);
+		const uint8_t *data = h + REC_HDR;
+		uint32_t cap = caplen < f->snapshot ? caplen : f->snapshot;
+		c->off += REC_HDR + caplen;
+		c->record++;
+		walked++;
+		if (f->nsec)
+			frac /= 1000;
+		uint64_t ts = (uint64_t)(int64_t)sec * SVC_US_PER_SEC + (uint64_t)(int64_t)frac;
+		if (f->has_filter) {
+			struct pcap_pkthdr ph = {.caplen = cap, .len = wirelen};
+			if (!pcap_offline_filter(&f->prog, &ph, data))
+				continue;
+		}
+		if (ts > *clock)
+			*clock = ts; /* packet time only moves forward for expiry */
+		struct pkt_view *v = &pv[n];
+		enum decode_result dr = decode__frame(f->dlt, data, cap, wirelen, ts, -1, v);
+		if (c->me == 0) {
+			c->st.packets++;
+			c->st.bytes += wirelen;
+			c->st.decode[dr]++;
+		}
+		if (dr == DECODE_OK &&
+		    (s->n_workers == 1 || flow_key__pair_hash(&v->key) % s->n_workers == c->me))
+			n++;
+	}
+	return (int)n;
+}

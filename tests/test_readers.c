@@ -1,0 +1,229 @@
+/* test_readers.c - suite readers: the two offline inputs give the same result.
+ *
+ * A classic pcap given by name is walked by every worker itself through mapped windows
+ * (src/capture/pcapscan.c); the same bytes through a pipe (-r -) go through libpcap in the
+ * reader thread (src/capture/pcapfile.c). Both runs of the real binary must export the same
+ * flows (every column but the id), count the same packets and decode results, end with the
+ * same status and, for a damaged file, say the same thing about it. The pipe is a FIFO the
+ * test makes and feeds from a thread, so svcsensor reads a real pipe. */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "e2e_util.h"
+
+TestSuite(readers, .timeout = 120);
+
+#define RUN_TIMEOUT_MS 60000u
+
+struct feeder {
+	pthread_t thread;
+	const char *fifo, *src;
+};
+
+/* Copy src into the FIFO; svcsensor may stop reading early (a damaged file): EPIPE ends it. */
+static void *feed(void *arg)
+{
+	struct feeder *f = arg;
+	int out = open(f->fifo, O_WRONLY), in = open(f->src, O_RDONLY);
+	char buf[65536];
+	ssize_t n;
+	while (out >= 0 && in >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			break;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return NULL;
+}
+
+struct run {
+	struct e2e_proc p;
+	struct e2e_csv csv;
+	struct e2e_strs rows;
+	char *err;
+};
+
+/* One run: -r FILE (piped: -r - with FILE behind a FIFO) in dir, extra args appended. */
+static void run_one(const char *dir, const char *abs, bool piped, const char *threads,
+		    const char *filter, struct run *r)
+{
+	struct e2e_argv a = {0};
+	char *flows = e2e_path(dir, piped ? "pipe.csv" : "file.csv");
+	char *errp = e2e_path(dir, piped ? "pipe.err" : "file.err");
+	char *fifo = e2e_path(dir, "fifo");
+	struct feeder fd = {.fifo = fifo, .src = abs};
+	const char *bin = e2e_bin();
+	cr_assert_not_null(bin, "svcsensor binary not found: set SVCSENSOR_BIN or build it");
+
+	e2e_argv_add(&a, bin);
+	e2e_argv_add(&a, "-r");
+	e2e_argv_add(&a, piped ? "-" : abs);
+	e2e_argv_add(&a, "-t");
+	e2e_argv_add(&a, threads);
+	if (filter) {
+		e2e_argv_add(&a, "-f");
+		e2e_argv_add(&a, filter);
+	}
+	e2e_argv_add(&a, "-o");
+	e2e_argv_add(&a, flows);
+	e2e_argv_add(&a, "--print");
+	e2e_argv_add(&a, "none");
+	e2e_argv_add(&a, "-q");
+	e2e_argv_addf(&a, "--map=%s/no-such-map.json", dir);
+	e2e_argv_addf(&a, "--log=%s/anomalies.log", dir);
+	e2e_argv_addf(&a, "--report=%s/report.txt", dir);
+
+	if (piped) {
+		unlink(fifo);
+		cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo %s: %s", fifo, strerror(errno));
+		cr_assert_eq(pthread_create(&fd.thread, NULL, feed, &fd), 0);
+	}
+	pid_t pid;
+	int rc = e2e_spawn_in(a.v, dir, piped ? fifo : NULL, NULL, errp, &pid);
+	cr_assert_eq(rc, 0, "cannot start svcsensor: %s", strerror(-rc));
+	rc = e2e_wait(pid, RUN_TIMEOUT_MS, &r->p);
+	cr_assert_eq(rc, 0, "waitpid: %s", strerror(-rc));
+	if (piped)
+		pthread_join(fd.thread, NULL);
+	r->err = e2e_slurp(errp, NULL);
+	if (!r->err)
+		r->err = strdup("");
+	cr_assert(!r->p.timed_out && !r->p.signal, "%s (%s): %s\n%s", abs, piped ? "pipe" : "file",
+		  e2e_proc_str(&r->p), r->err);
+	memset(&r->csv, 0, sizeof(r->csv));
+	memset(&r->rows, 0, sizeof(r->rows));
+	if (e2e_csv_load(flows, &r->csv) == 0) {
+		for (size_t i = 0; i < r->csv.nrows; i++)
+			e2e_strs_add(&r->rows, e2e_csv_join(r->csv.rows[i], 1, r->csv.rlen[i]));
+		e2e_strs_sort(&r->rows);
+	}
+	e2e_argv_free(&a);
+	free(flows);
+	free(errp);
+	free(fifo);
+}
+
+static void run_free(struct run *r)
+{
+	e2e_csv_free(&r->csv);
+	e2e_strs_free(&r->rows);
+	free(r->err);
+}
+
+/* The stderr line that starts with prefix, with the input's name replaced by "INPUT", or "". */
+static char *line_with(const char *err, const char *what, const char *name)
+{
+	const char *at = strstr(err, what);
+	if (!at)
+		return strdup("");
+	const char *b = at;
+	while (b > err && b[-1] != '\n')
+		b--;
+	const char *e = strchr(at, '\n');
+	size_t len = e ? (size_t)(e - b) : strlen(b);
+	char *l = strndup(b, len), *n = name ? strstr(l, name) : NULL;
+	if (n) {
+		char *out = NULL;
+		cr_assert(asprintf(&out, "%.*sINPUT%s", (int)(n - l), l, n + strlen(name)) > 0);
+		free(l);
+		return out;
+	}
+	return l;
+}
+
+static void same(const char *rel, const char *threads, const char *filter)
+{
+	char *abs = e2e_abspath(rel);
+	cr_assert_not_null(abs, "%s not found (the suite runs from the repository root)", rel);
+	char *dir = e2e_mkdtemp("readers");
+	cr_assert_not_null(dir, "mkdtemp: %s", strerror(errno));
+	struct run file, pipe;
+	run_one(dir, abs, false, threads, filter, &file);
+	run_one(dir, abs, true, threads, filter, &pipe);
+
+	cr_expect_eq(file.p.status, pipe.p.status, "%s -t %s: exit %d by name, %d through a pipe\n"
+		     "file:\n%s\npipe:\n%s", rel, threads, file.p.status, pipe.p.status, file.err,
+		     pipe.err);
+	size_t d = e2e_strs_first_diff(&file.rows, &pipe.rows);
+	cr_expect(d == file.rows.n && file.rows.n == pipe.rows.n,
+		  "%s -t %s%s%s: %zu flows by name, %zu through a pipe; first difference at sorted "
+		  "row %zu:\n  file: %s\n  pipe: %s",
+		  rel, threads, filter ? " -f " : "", filter ? filter : "", file.rows.n,
+		  pipe.rows.n, d + 1, d < file.rows.n ? file.rows.v[d] : "(none)",
+		  d < pipe.rows.n ? pipe.rows.v[d] : "(none)");
+	/* the input's counters: "packets N, decoded M[, <decode result> K ...]" */
+	char *fl = line_with(file.err, "svcsensor: packets ", NULL),
+	     *pl = line_with(pipe.err, "svcsensor: packets ", NULL);
+	cr_expect(*fl && !strcmp(fl, pl), "%s: input counters differ:\n  file: %s\n  pipe: %s", rel,
+		  fl, pl);
+	/* a damaged file: the same reason, with the same record number */
+	char *fr = line_with(file.err, ": record ", abs), *pr = line_with(pipe.err, ": record ",
+									  "standard input");
+	cr_expect_str_eq(fr, pr, "%s: the damage is reported differently:\n  file: %s\n  pipe: %s",
+			 rel, fr, pr);
+	cr_log_info("[readers] %s -t %s%s%s: %zu flows, \"%s\"%s%s", rel, threads,
+		    filter ? " -f " : "", filter ? filter : "", file.rows.n, fl + 11,
+		    *fr ? ", " : "", fr);
+	free(fl);
+	free(pl);
+	free(fr);
+	free(pr);
+	run_free(&file);
+	run_free(&pipe);
+	e2e_rmtree(dir);
+	free(dir);
+	free(abs);
+}
+
+Test(readers, baseline_t1)
+{
+	same("pcaps/baseline.pcap", "1", NULL);
+}
+
+Test(readers, baseline_t2)
+{
+	same("pcaps/baseline.pcap", "2", NULL);
+}
+
+Test(readers, anomalies_t4)
+{
+	same("pcaps/anomalies.pcap", "4", NULL);
+}
+
+Test(readers, capture_filter)
+{
+	same("pcaps/anomalies.pcap", "2", "udp or (tcp and port 443)");
+}
+
+Test(readers, edge_captures)
+{
+	static const char *const files[] = {
+	    "pcaps/edge/frag.pcap",	"pcaps/edge/ipv6.pcap",	   "pcaps/edge/nsec_be.pcap",
+	    "pcaps/edge/qinq.pcap",	"pcaps/edge/raw.pcap",	   "pcaps/edge/sll.pcap",
+	    "pcaps/edge/sll2.pcap",	"pcaps/edge/snaplen.pcap", "pcaps/edge/truncated.pcap",
+	    "pcaps/edge/vlan.pcap",
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++)
+		same(files[i], "2", NULL);
+}
+
+Test(readers, damaged_captures)
+{
+	static const char *const files[] = {
+	    "pcaps/malformed/huge_caplen.pcap",	      "pcaps/malformed/record_header_cut.pcap",
+	    "pcaps/malformed/caplen_gt_snaplen.pcap", "pcaps/malformed/caplen_gt_wirelen.pcap",
+	    "pcaps/malformed/short_frames.pcap",      "pcaps/malformed/header_only.pcap",
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++)
+		same(files[i], "2", NULL);
+}
