@@ -74,7 +74,7 @@ static void print_summary(const struct pcapfile_reader *rd, struct worker *ws, u
 	for (unsigned i = 0; i < DECODE__COUNT; i++)
 		dec[i] = rd ? rd->st.decode[i] : 0;
 	for (unsigned w = 0; w < n; w++) {
-		const struct flow_table_stats *s = flow_table__stats(ws[w].table);
+		const struct flow_table_stats *s = worker__stats(&ws[w]);
 		for (unsigned i = 0; i < DECODE__COUNT; i++)
 			dec[i] += ws[w].decode[i];
 		for (unsigned e = 0; e < FLOW_END__COUNT; e++) {
@@ -185,7 +185,7 @@ int pipeline__run(const struct pipeline_opts *o)
 	struct consumer cons = {0};
 	struct pcapfile_reader rd = {0};
 	struct pcapscan scan = {0};
-	bool scanning = false;
+	bool mapped = false, scanning = false; /* mapped files; walked by the one worker */
 	pthread_t reader;
 	unsigned started = 0, inited = 0, chans_ok = 0;
 	bool reader_started = false, consumer_started = false;
@@ -215,15 +215,16 @@ int pipeline__run(const struct pipeline_opts *o)
 	if (live)
 		chans_ok = 0;
 	if (!live) {
-		/* Classic pcap files are walked by every worker itself; others need the reader. */
-		int sc = pcapscan__open(&scan, o->files, o->n_files, cfg->bpf_filter, n, &stop,
+		/* Classic pcap files are read mapped: with one worker by the worker itself. */
+		int sc = pcapscan__open(&scan, o->files, o->n_files, cfg->bpf_filter, &stop,
 					!o->quiet && isatty(STDERR_FILENO));
 		if (sc < 0)
 			goto cleanup;
-		scanning = sc == 1;
-		for (unsigned i = 0; scanning && i < n; i++) {
-			ws[i].scan = &scan;
-			pcapscan__cursor_init(&ws[i].cursor, &scan, i);
+		mapped = sc == 1;
+		scanning = mapped && n == 1;
+		if (scanning) {
+			ws[0].scan = &scan;
+			pcapscan__cursor_init(&ws[0].cursor, &scan);
 		}
 	}
 	for (; !live && !scanning && chans_ok < n; chans_ok++) {
@@ -267,6 +268,7 @@ int pipeline__run(const struct pipeline_opts *o)
 	rd.files = o->files;
 	rd.n_files = o->n_files;
 	rd.bpf_filter = cfg->bpf_filter;
+	rd.scan = mapped ? &scan : NULL;
 	rd.chans = chans;
 	rd.n_workers = started;
 	rd.stop = &stop;
@@ -337,7 +339,7 @@ int pipeline__run(const struct pipeline_opts *o)
 	pthread_join(cons.thread, NULL);
 	consumer_started = false;
 	if (scanning && started) {
-		/* Worker 0 walked every record: its counts are the input's. */
+		/* The worker walked the input: its counts are the input's. */
 		rd.st = ws[0].cursor.st;
 		rd.error = ws[0].cursor.error;
 	}
@@ -381,7 +383,7 @@ cleanup:
 		worker__destroy(&ws[i]);
 	for (unsigned i = 0; i < chans_ok; i++)
 		pktchan__destroy(&chans[i]);
-	if (scanning)
+	if (mapped)
 		pcapscan__close(&scan);
 	if (rings)
 		for (unsigned i = 0; i < n; i++)

@@ -64,6 +64,9 @@ static void run_channel(struct worker *w)
 	for (;;) {
 		struct pktbatch *b = pktchan__get(w->chan);
 		account_batch(w, b->pv, b->count, b->clock_us);
+		if (b->win)
+			pcapscan__win_release(b->win); /* done with the mapped packets */
+		b->win = NULL;
 		bool last = b->last;
 		pktchan__put(w->chan);
 		/* One splice per input batch keeps the detector fed without per-flow traffic. */
@@ -134,9 +137,19 @@ void *worker__run(void *arg)
 		run_live(w);
 	flow_table__flush(w->table, FLOW_END_SHUTDOWN);
 	flowq__flush(w->queue, &w->out);
+	w->stats = *flow_table__stats(w->table);
 	atomic_fetch_add(w->done_count, 1);
 	flowq__wake(w->queue);
+	/* Free the table (nDPI's module and per-flow state) here, while the detector judges the
+	 * last flows: in parallel with it and with the other workers, not after them. */
+	flow_table__free(w->table);
+	w->table = NULL;
 	return NULL;
+}
+
+const struct flow_table_stats *worker__stats(const struct worker *w)
+{
+	return w->table ? flow_table__stats(w->table) : &w->stats;
 }
 
 void worker__destroy(struct worker *w)

@@ -1,5 +1,7 @@
-/* pcapfile.h - offline input: read pcap / pcapng files in order with libpcap, decode each
- * frame once, and hand it to the worker that the symmetric address-pair hash names.
+/* pcapfile.h - offline input with more than one worker: one reader thread reads the files in
+ * order, decodes each frame once, and hands it to the worker that the symmetric address-pair
+ * hash names. Classic pcap files are walked through mapped windows (pcapscan.h) and the
+ * batches point into them; anything else is read with libpcap and copied into the batches.
  *
  * One reader thread, N workers. Each worker has a bounded channel of packet batches (a ring
  * of PKTCHAN_DEPTH batches guarded by two counting semaphores: one wait per batch of up to
@@ -15,16 +17,22 @@
 
 #include "svcsensor/decode.h"
 
+struct pcapscan;
+struct pcapscan_win;
+
 #define PKTBATCH_PKTS 1024
 #define PKTBATCH_BYTES (2u << 20) /* >= the largest snaplen libpcap accepts (262144) */
 #define PKTCHAN_DEPTH 4
 
-/* A batch of decoded packets; pv.l3 is rebased onto data[] by the consumer (pkt_off). */
+/* A batch of decoded packets. Copied packets (libpcap): pv.l3 is rebased onto data[] by the
+ * consumer (pkt_off). Mapped packets: pv.l3 points into win, which the consumer releases
+ * (pcapscan__win_release) once it is done with the batch. */
 struct pktbatch {
 	uint32_t count;
-	uint32_t used;	   /* bytes of data[] in use */
-	uint64_t clock_us; /* the reader's packet clock when the batch was sent */
-	bool last;	   /* end of input: no batch follows */
+	uint32_t used;		  /* bytes of data[] in use */
+	uint64_t clock_us;	  /* the reader's packet clock when the batch was sent */
+	bool last;		  /* end of input: no batch follows */
+	struct pcapscan_win *win; /* mapped packets: the window they are in, else NULL */
 	struct pkt_view pv[PKTBATCH_PKTS];
 	uint32_t pkt_off[PKTBATCH_PKTS];
 	uint8_t data[PKTBATCH_BYTES];
@@ -38,7 +46,7 @@ struct pktchan {
 
 int pktchan__init(struct pktchan *c);
 void pktchan__destroy(struct pktchan *c);
-/* Consumer side: wait for the next filled batch; pv[i].l3 already point into data[]. */
+/* Consumer side: wait for the next filled batch; pv[i].l3 already point to the packets. */
 struct pktbatch *pktchan__get(struct pktchan *c);
 /* Consumer side: give the batch back to the producer. */
 void pktchan__put(struct pktchan *c);
@@ -57,6 +65,7 @@ struct pcapfile_reader {
 	const char *const *files;
 	unsigned n_files;
 	const char *bpf_filter; /* optional capture filter (tcpdump syntax) */
+	const struct pcapscan *scan; /* the files can be walked mapped (then files is unused) */
 	struct pktchan *chans;	/* one per worker */
 	unsigned n_workers;
 	atomic_bool *stop; /* set by main on SIGINT/SIGTERM */

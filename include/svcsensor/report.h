@@ -14,7 +14,7 @@
  *   +++++++ On 611 flows, 268 anomalies +++++++
  *
  * Shares are hundredths of a percent rounded by largest remainder, so the shares of one source
- * always add up to exactly 100.00%. JSON form (report__json, saved as path + ".json"):
+ * always add up to exactly 100.00%. JSON form (report__write_json, saved as path + ".json"):
  *
  *   {"totals": {"flows": N, "anomalies": M, "per_verdict": {"NONE": n, ...every verdict}},
  *    "verdicts": [{"verdict": "NONE", "label": "NONE", "flows": n, "bytes": b,
@@ -30,8 +30,6 @@
 
 #include <stdint.h>
 #include <stdio.h>
-
-#include <jansson.h>
 
 #include "svcsensor/detector.h"
 
@@ -54,8 +52,8 @@ void report__totals(const struct report *r, uint64_t *flows, uint64_t *anomalies
 /* Write the text form to out. 0 or -EIO. */
 int report__write_text(const struct report *r, FILE *out);
 
-/* Build the JSON form; the caller owns the reference (json_decref). NULL on out of memory. */
-json_t *report__json(const struct report *r);
+/* Write the JSON form to out (shares as exact decimals, 99.95). 0, -EIO or -ENOMEM. */
+int report__write_json(const struct report *r, FILE *out);
 
 /* Save the text form at path and the JSON form at path + ".json", each atomically (temporary
  * file in the same directory, fsync, rename), mode 0644. The previous files stay whole on any

@@ -32,6 +32,7 @@ struct worker {
 	atomic_uint *done_count;	/* incremented when the worker has flushed everything */
 	uint64_t decode[DECODE__COUNT]; /* live input: decode results (offline: the reader's) */
 	uint64_t live_frames;
+	struct flow_table_stats stats; /* the table's counters when the thread ended */
 	uint64_t hash[PKTBATCH_PKTS]; /* offline: the current batch's flow hashes */
 	struct pkt_view pv[PKTBATCH_PKTS]; /* offline, scan: the current batch */
 	int error;
@@ -42,10 +43,13 @@ int worker__init(struct worker *w, unsigned id, const struct svc_config *cfg, st
 		 atomic_uint *done_count);
 
 /* Thread body (arg: struct worker *): process input until the last batch (offline) or stop
- * (live), then end every flow (reason shutdown) and flush them to the queue. */
+ * (live), then end every flow (reason shutdown), flush them to the queue and free the table. */
 void *worker__run(void *arg);
 
-/* Free the flow table (after the thread was joined). */
+/* The flow table's counters (after the thread was joined: as they were when it ended). */
+const struct flow_table_stats *worker__stats(const struct worker *w);
+
+/* Free the flow table if the thread did not (after the thread was joined). */
 void worker__destroy(struct worker *w);
 
 #endif

@@ -10,6 +10,7 @@
 #include <pcap/pcap.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/pcapscan.h"
 
 /* Flush a worker's partial batch once the packet clock ran this far past its last send, so a
  * worker that sees little traffic still expires its flows in step with the capture. */
@@ -47,8 +48,9 @@ struct pktbatch *pktchan__get(struct pktchan *c)
 	while (sem_wait(&c->full) != 0 && errno == EINTR)
 		;
 	struct pktbatch *b = c->slots[c->rpos % PKTCHAN_DEPTH];
-	for (uint32_t i = 0; i < b->count; i++)
-		b->pv[i].l3 = b->data + b->pkt_off[i];
+	if (!b->win)
+		for (uint32_t i = 0; i < b->count; i++)
+			b->pv[i].l3 = b->data + b->pkt_off[i];
 	return b;
 }
 
@@ -72,6 +74,7 @@ static struct pktbatch *acquire(struct pktchan *c)
 	b->count = 0;
 	b->used = 0;
 	b->last = false;
+	b->win = NULL;
 	return b;
 }
 
@@ -85,6 +88,42 @@ static void send_batch(struct pktchan *c, struct wstate *w, uint64_t clock, bool
 	w->last_send_clock = clock;
 	c->wpos++;
 	sem_post(&c->full);
+}
+
+/* Hand one decoded packet to its worker: a copy of the packet (win NULL), or the packet where
+ * it is in the mapped window win (one window per batch; the batch holds a reference). */
+static void dispatch(struct pcapfile_reader *r, struct wstate *ws, const struct pkt_view *pv,
+		     uint64_t clock, struct pcapscan_win *win)
+{
+	unsigned w = r->n_workers > 1 ? flow_key__pair_hash(&pv->key) % r->n_workers : 0;
+	struct pktchan *c = &r->chans[w];
+	struct wstate *s = &ws[w];
+	if (s->cur && (s->cur->count == PKTBATCH_PKTS || s->cur->win != win ||
+		       (!win && PKTBATCH_BYTES - s->cur->used < pv->l3_caplen)))
+		send_batch(c, s, clock, false);
+	if (!s->cur)
+		s->cur = acquire(c);
+	struct pktbatch *b = s->cur;
+	if (win) {
+		if (!b->count) {
+			b->win = win;
+			pcapscan__win_hold(win);
+		}
+	} else {
+		memcpy(b->data + b->used, pv->l3, pv->l3_caplen);
+		b->pkt_off[b->count] = b->used;
+		b->used += pv->l3_caplen;
+	}
+	b->pv[b->count++] = *pv;
+}
+
+/* A worker that got nothing for a second of packet time still gets a batch, so its flows
+ * expire in step with the capture. */
+static void flush_idle(struct pcapfile_reader *r, struct wstate *ws, uint64_t clock)
+{
+	for (unsigned w = 0; w < r->n_workers; w++)
+		if (clock - ws[w].last_send_clock > CLOCK_FLUSH_US)
+			send_batch(&r->chans[w], &ws[w], clock, false);
 }
 
 /* stdio buffer of a capture being read: libpcap reads through a FILE, whose default buffer
@@ -234,26 +273,10 @@ static int read_file(struct pcapfile_reader *r, struct wstate *ws, const char *p
 		struct pkt_view pv;
 		enum decode_result dr = decode__frame(dlt, data, h->caplen, h->len, ts, -1, &pv);
 		r->st.decode[dr]++;
-		if (dr == DECODE_OK) {
-			unsigned w =
-			    r->n_workers > 1 ? flow_key__pair_hash(&pv.key) % r->n_workers : 0;
-			struct pktchan *c = &r->chans[w];
-			struct wstate *s = &ws[w];
-			if (s->cur && (s->cur->count == PKTBATCH_PKTS ||
-				       PKTBATCH_BYTES - s->cur->used < pv.l3_caplen))
-				send_batch(c, s, *clock, false);
-			if (!s->cur)
-				s->cur = acquire(c);
-			struct pktbatch *b = s->cur;
-			memcpy(b->data + b->used, pv.l3, pv.l3_caplen);
-			b->pkt_off[b->count] = b->used;
-			b->pv[b->count++] = pv;
-			b->used += pv.l3_caplen;
-		}
+		if (dr == DECODE_OK)
+			dispatch(r, ws, &pv, *clock, NULL);
 		if ((record & 1023) == 0) {
-			for (unsigned w = 0; w < r->n_workers; w++)
-				if (*clock - ws[w].last_send_clock > CLOCK_FLUSH_US)
-					send_batch(&r->chans[w], &ws[w], *clock, false);
+			flush_idle(r, ws, *clock);
 			if (atomic_load_explicit(r->stop, memory_order_relaxed))
 				break;
 			if (r->progress && mono_ms() >= next_progress) {
@@ -276,6 +299,22 @@ static int read_file(struct pcapfile_reader *r, struct wstate *ws, const char *p
 	return rc;
 }
 
+/* Walk the mapped files (pcapscan.h) into the workers' batches, without copying packets. */
+static void read_mapped(struct pcapfile_reader *r, struct wstate *ws, uint64_t *clock)
+{
+	struct pcapscan_cursor cur;
+	struct pkt_view pv[256];
+	int n;
+	pcapscan__cursor_init(&cur, r->scan);
+	while ((n = pcapscan__next(&cur, pv, SVC_ARRAY_LEN(pv), clock)) >= 0) {
+		for (int i = 0; i < n; i++)
+			dispatch(r, ws, &pv[i], *clock, cur.win);
+		flush_idle(r, ws, *clock);
+	}
+	r->st = cur.st;
+	r->error = cur.error;
+}
+
 void *pcapfile__run(void *arg)
 {
 	struct pcapfile_reader *r = arg;
@@ -285,7 +324,9 @@ void *pcapfile__run(void *arg)
 		r->error = -ENOMEM;
 		svc_err("reader: out of memory");
 	}
-	for (unsigned i = 0; ws && i < r->n_files; i++) {
+	if (ws && r->scan && r->n_files)
+		read_mapped(r, ws, &clock);
+	for (unsigned i = 0; ws && !r->scan && i < r->n_files; i++) {
 		if (atomic_load(r->stop))
 			break;
 		int rc = read_file(r, ws, r->files[i], &clock);

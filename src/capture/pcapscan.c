@@ -1,4 +1,4 @@
-/* pcapscan.c - every worker walks the classic pcap files itself, through mapped windows. */
+/* pcapscan.c - classic pcap files walked through mapped, reference-counted windows. */
 #include "svcsensor/pcapscan.h"
 
 #include <errno.h>
@@ -13,7 +13,6 @@
 #include <pcap/pcap.h>
 
 #include "svcsensor/common.h"
-#include "svcsensor/flow_hash.h"
 
 #define FILE_HDR 24u
 #define REC_HDR 16u
@@ -109,7 +108,7 @@ static int libpcap_facts(struct pcapscan_file *f, const char *filter)
 }
 
 int pcapscan__open(struct pcapscan *s, const char *const *files, unsigned n,
-		   const char *bpf_filter, unsigned n_workers, atomic_bool *stop, bool progress)
+		   const char *bpf_filter, atomic_bool *stop, bool progress)
 {
 	memset(s, 0, sizeof(*s));
 	if (!n)
@@ -117,7 +116,6 @@ int pcapscan__open(struct pcapscan *s, const char *const *files, unsigned n,
 	s->files = calloc(n, sizeof(*s->files));
 	if (!s->files)
 		return 0; /* the reader thread needs less */
-	s->n_workers = n_workers ? n_workers : 1;
 	s->stop = stop;
 	s->progress = progress;
 	for (unsigned i = 0; i < n; i++) {
@@ -162,20 +160,32 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void pcapscan__cursor_init(struct pcapscan_cursor *c, const struct pcapscan *s, unsigned me)
+void pcapscan__cursor_init(struct pcapscan_cursor *c, const struct pcapscan *s)
 {
 	memset(c, 0, sizeof(*c));
 	c->s = s;
-	c->me = me;
 	c->next_progress = mono_ms() + 1000;
+}
+
+void pcapscan__win_hold(struct pcapscan_win *w)
+{
+	atomic_fetch_add_explicit(&w->refs, 1, memory_order_relaxed);
+}
+
+void pcapscan__win_release(struct pcapscan_win *w)
+{
+	/* acq_rel: every read of the window by the releasing threads happens before munmap */
+	if (atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) == 1) {
+		munmap((void *)w->base, w->len);
+		free(w);
+	}
 }
 
 static void unmap(struct pcapscan_cursor *c)
 {
 	if (c->win)
-		munmap((void *)c->win, c->win_len);
+		pcapscan__win_release(c->win);
 	c->win = NULL;
-	c->win_off = c->win_len = 0;
 }
 
 /* Map the window that starts at the page holding c->off. 0 or negative errno. */
@@ -185,13 +195,21 @@ static int remap(struct pcapscan_cursor *c, const struct pcapscan_file *f)
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t base = c->off & ~(page - 1);
 	uint64_t len = f->size - base < WINDOW ? f->size - base : WINDOW;
+	struct pcapscan_win *w = malloc(sizeof(*w));
+	if (!w)
+		return -ENOMEM;
 	void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, f->fd, (off_t)base);
-	if (m == MAP_FAILED)
-		return -errno;
+	if (m == MAP_FAILED) {
+		int e = errno;
+		free(w);
+		return -e;
+	}
 	madvise(m, len, MADV_SEQUENTIAL); /* read-ahead for a file not yet in the page cache */
-	c->win = m;
-	c->win_off = base;
-	c->win_len = len;
+	w->base = m;
+	w->off = base;
+	w->len = len;
+	atomic_init(&w->refs, 1);
+	c->win = w;
 	c->pf = c->off;
 	return 0;
 }
@@ -201,14 +219,12 @@ static int remap(struct pcapscan_cursor *c, const struct pcapscan_file *f)
 static void end_file(struct pcapscan_cursor *c, int rc)
 {
 	unmap(c);
-	if (c->me == 0) {
-		if (rc) {
-			c->st.files_failed++;
-			if (!c->error)
-				c->error = rc;
-		} else {
-			c->st.files_ok++;
-		}
+	if (rc) {
+		c->st.files_failed++;
+		if (!c->error)
+			c->error = rc;
+	} else {
+		c->st.files_ok++;
 	}
 	c->file++;
 	c->file_open = false;
@@ -217,8 +233,6 @@ static void end_file(struct pcapscan_cursor *c, int rc)
 static void record_error(struct pcapscan_cursor *c, const struct pcapscan_file *f,
 			 const char *why)
 {
-	if (c->me != 0)
-		return;
 	svc_err("%s: record %llu: %s (%llu records read before it are kept)", f->path,
 		(unsigned long long)c->record + 1, why, (unsigned long long)c->record);
 	c->st.truncated = true;
@@ -246,14 +260,14 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 			end_file(c, 0);
 		c->file = s->n_files;
 	}
-	if (c->me == 0 && s->progress && c->file < s->n_files && mono_ms() >= c->next_progress)
+	if (s->progress && c->file < s->n_files && mono_ms() >= c->next_progress)
 		progress(c, &s->files[c->file]);
 
 	for (;;) {
 		if (c->file >= s->n_files) {
 			if (n)
 				break;
-			if (c->me == 0 && s->progress)
+			if (s->progress)
 				fprintf(stderr, "\r%*s\r", 70, "");
 			c->done = true;
 			c->st.last_ts_us = *clock;
@@ -269,7 +283,9 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 			break;
 
 		uint64_t left = f->size - c->off;
-		uint64_t win_end = c->win_off + c->win_len;
+		const uint8_t *wb = c->win ? c->win->base : NULL;
+		uint64_t win_off = c->win ? c->win->off : 0;
+		uint64_t win_end = c->win ? win_off + c->win->len : 0;
 		if (left == 0) {
 			if (n)
 				break;
@@ -286,13 +302,12 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 			end_file(c, -EIO);
 			continue;
 		}
-		if (!c->win || c->off < c->win_off || c->off + REC_HDR > win_end) {
+		if (!c->win || c->off < win_off || c->off + REC_HDR > win_end) {
 			if (n)
 				break;
 			int rc = remap(c, f);
 			if (rc) {
-				if (c->me == 0)
-					svc_err("%s: cannot map: %s", f->path, strerror(-rc));
+				svc_err("%s: cannot map: %s", f->path, strerror(-rc));
 				end_file(c, rc);
 			}
 			continue;
@@ -303,9 +318,9 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 		if (c->pf < c->off)
 			c->pf = c->off;
 		for (; c->pf < pf_end; c->pf += 64)
-			__builtin_prefetch(c->win + (c->pf - c->win_off));
+			__builtin_prefetch(wb + (c->pf - win_off));
 
-		const uint8_t *h = c->win + (c->off - c->win_off);
+		const uint8_t *h = wb + (c->off - win_off);
 		uint32_t caplen = rd32(h + 8, f->swapped);
 		if (caplen > MAX_CAPLEN) {
 			if (n)
@@ -334,8 +349,7 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 				break;
 			int rc = remap(c, f);
 			if (rc) {
-				if (c->me == 0)
-					svc_err("%s: cannot map: %s", f->path, strerror(-rc));
+				svc_err("%s: cannot map: %s", f->path, strerror(-rc));
 				end_file(c, rc);
 			}
 			continue;
@@ -361,13 +375,10 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 			*clock = ts; /* packet time only moves forward for expiry */
 		struct pkt_view *v = &pv[n];
 		enum decode_result dr = decode__frame(f->dlt, data, cap, wirelen, ts, -1, v);
-		if (c->me == 0) {
-			c->st.packets++;
-			c->st.bytes += wirelen;
-			c->st.decode[dr]++;
-		}
-		if (dr == DECODE_OK &&
-		    (s->n_workers == 1 || flow_key__pair_hash(&v->key) % s->n_workers == c->me))
+		c->st.packets++;
+		c->st.bytes += wirelen;
+		c->st.decode[dr]++;
+		if (dr == DECODE_OK)
 			n++;
 	}
 	return (int)n;

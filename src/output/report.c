@@ -411,87 +411,102 @@ int report__write_text(const struct report *r, FILE *out)
 	return ferror(out) ? -EIO : 0;
 }
 
-/* ---- JSON ---- */
+/* ---- JSON ----
+ * Written straight to the file in the visitor's order (a jansson tree of a large report cost
+ * more than the rest of the exit: one allocation per value, then freeing them all). */
+
+/* A JSON string: quote, backslash and control bytes escaped; other bytes as they are. */
+static void json_string_out(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			fputc('\\', f);
+			fputc(ch, f);
+		} else if (ch < 0x20) {
+			fprintf(f, "\\u%04x", ch);
+		} else {
+			fputc(ch, f);
+		}
+	}
+	fputc('"', f);
+}
 
 struct json_ctx {
-	json_t *verdicts;     /* array of sections */
-	json_t *sources;      /* the current section's array */
-	json_t *destinations; /* the current source's array */
+	FILE *f;
+	bool first_section, first_source, first_dest;
 };
 
 static int json_section(void *ctx, enum verdict v, const struct rverdict *rv)
 {
 	struct json_ctx *j = ctx;
-	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:[]}", "verdict", verdict__name(v), "label",
-			      console__label(v), "flows", (json_int_t)rv->flows, "bytes",
-			      (json_int_t)rv->bytes, "sources");
-	if (!o || json_array_append_new(j->verdicts, o))
-		return -ENOMEM;
-	j->sources = json_object_get(o, "sources");
+	fprintf(j->f, "%s\n    {\"verdict\": \"%s\", \"label\": \"%s\", \"flows\": %llu, "
+		"\"bytes\": %llu, \"sources\": [",
+		j->first_section ? "" : ",", verdict__name(v), console__label(v),
+		(unsigned long long)rv->flows, (unsigned long long)rv->bytes);
+	j->first_section = false;
+	j->first_source = true;
 	return 0;
 }
 
 static int json_source(void *ctx, const struct rsrc *s)
 {
 	struct json_ctx *j = ctx;
-	json_t *o = json_pack("{s:s, s:I, s:I, s:[]}", "source", s->key, "bytes",
-			      (json_int_t)s->bytes, "flows", (json_int_t)s->flows, "destinations");
-	if (!o || json_array_append_new(j->sources, o))
-		return -ENOMEM;
-	j->destinations = json_object_get(o, "destinations");
+	fputs(j->first_source ? "\n      {\"source\": " : "]},\n      {\"source\": ", j->f);
+	json_string_out(j->f, s->key);
+	fprintf(j->f, ", \"bytes\": %llu, \"flows\": %llu, \"destinations\": [",
+		(unsigned long long)s->bytes, (unsigned long long)s->flows);
+	j->first_source = false;
+	j->first_dest = true;
 	return 0;
 }
 
 static int json_dest(void *ctx, const struct rdst *d, unsigned share)
 {
 	struct json_ctx *j = ctx;
-	json_t *apps = json_array();
-	json_t *o;
-
-	for (size_t i = 0; apps && i < d->n_apps; i++)
-		if (json_array_append_new(apps, json_string(d->apps[i]))) {
-			json_decref(apps);
-			return -ENOMEM;
-		}
-	o = json_pack("{s:s, s:I, s:f, s:I, s:o}", "destination", d->key, "bytes",
-		      (json_int_t)d->bytes, "share", share / 100.0, "flows", (json_int_t)d->flows,
-		      "apps", apps);
-	if (!o || json_array_append_new(j->destinations, o))
-		return -ENOMEM;
+	fputs(j->first_dest ? "\n        {\"destination\": " : ",\n        {\"destination\": ",
+	      j->f);
+	json_string_out(j->f, d->key);
+	fprintf(j->f, ", \"bytes\": %llu, \"share\": %u.%02u, \"flows\": %llu, \"apps\": [",
+		(unsigned long long)d->bytes, share / 100, share % 100,
+		(unsigned long long)d->flows);
+	for (size_t i = 0; i < d->n_apps; i++) {
+		if (i)
+			fputs(", ", j->f);
+		json_string_out(j->f, d->apps[i]);
+	}
+	fputs("]}", j->f);
+	j->first_dest = false;
 	return 0;
 }
 
 static int json_section_end(void *ctx)
 {
-	(void)ctx;
+	struct json_ctx *j = ctx;
+	fputs(j->first_source ? "]}" : "]}]}", j->f);
 	return 0;
 }
 
-json_t *report__json(const struct report *r)
+int report__write_json(const struct report *r, FILE *out)
 {
 	static const struct report_visitor vis = {json_section, json_source, json_dest,
 						  json_section_end};
+	struct json_ctx j = {.f = out, .first_section = true};
 	uint64_t flows, anomalies;
-	struct json_ctx j = {.verdicts = json_array()};
-	json_t *per = json_object(), *root = NULL;
+	int err;
 
-	if (!j.verdicts || !per)
-		goto fail;
-	for (unsigned v = 0; v < VERDICT__COUNT; v++)
-		if (json_object_set_new(per, verdict__name((enum verdict)v),
-					json_integer((json_int_t)r->v[v].flows)))
-			goto fail;
-	if (visit(r, &vis, &j))
-		goto fail;
 	report__totals(r, &flows, &anomalies);
-	root =
-	    json_pack("{s:{s:I, s:I, s:o}, s:o}", "totals", "flows", (json_int_t)flows, "anomalies",
-		      (json_int_t)anomalies, "per_verdict", per, "verdicts", j.verdicts);
-	return root; /* json_pack's "o" took both references, even on failure */
-fail:
-	json_decref(per);
-	json_decref(j.verdicts);
-	return NULL;
+	fprintf(out, "{\n  \"totals\": {\"flows\": %llu, \"anomalies\": %llu, \"per_verdict\": {",
+		(unsigned long long)flows, (unsigned long long)anomalies);
+	for (unsigned v = 0; v < VERDICT__COUNT; v++)
+		fprintf(out, "%s\"%s\": %llu", v ? ", " : "", verdict__name((enum verdict)v),
+			(unsigned long long)r->v[v].flows);
+	fputs("}},\n  \"verdicts\": [", out);
+	if ((err = visit(r, &vis, &j)))
+		return err;
+	fputs(j.first_section ? "]\n}\n" : "\n  ]\n}\n", out);
+	return ferror(out) ? -EIO : 0;
 }
 
 /* ---- saving ---- */
@@ -503,16 +518,7 @@ static int write_text_cb(FILE *f, const void *ctx)
 
 static int write_json_cb(FILE *f, const void *ctx)
 {
-	json_t *root = report__json(ctx);
-	int err;
-
-	if (!root)
-		return -ENOMEM;
-	err = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-	json_decref(root);
-	if (err || fputc('\n', f) == EOF)
-		return -EIO;
-	return 0;
+	return report__write_json(ctx, f);
 }
 
 /* Write path through a temporary file in its directory, fsync, rename, fsync the directory. */
