@@ -52,6 +52,8 @@ static void *consumer_run(void *arg)
 				flow_csv__write(c->csv, r, c->learn ? NULL : verdict__name(v));
 			flow_record__free(r);
 		}
+		if (n)
+			detector__flush(c->det);
 		time_t now = time(NULL);
 		if (now != last_tick) {
 			detector__tick(c->det, (uint64_t)now);

@@ -440,6 +440,76 @@ Test(outputs, anomaly_log_rotation_keeps_every_line_once)
 	free(dir);
 }
 
+/* The detector's way: lines batched, written whole at each flush (and when a batch fills up or
+ * a rotation is due): the files hold the same lines, whole, each once, none over max_bytes. */
+Test(outputs, anomaly_log_batched_lines_rotate_whole_and_once)
+{
+	char *dir = make_tmpdir();
+	char *path = path_in(dir, "anomalies.log");
+	const unsigned n = 10000, keep = 1000;
+	const uint64_t max = 64 * 1024;
+	struct anomaly_log *l = anomaly_log__open(path, max, keep);
+	cr_assert_not_null(l);
+	struct flow_record *r = mkrec("10.42.0.130", "93.184.216.34", 1, 6881, 6, "BitTorrent", "");
+	unsigned flushed_at = 0;
+	for (unsigned i = 0; i < n; i++) {
+		r->key.sport = (uint16_t)(i % 60000);
+		snprintf(r->server_name, sizeof(r->server_name), "seq-%06u.example.org", i);
+		cr_assert_eq(anomaly_log__write_batched(l, r, "10.42.0.130", "remote",
+							VERDICT_PROTOCOL_NEVER_USED),
+			     0);
+		if (i % 37 == 36) {
+			cr_assert_eq(anomaly_log__flush(l), 0);
+			/* after a flush, everything logged so far is in the files */
+			cr_assert_eq(anomaly_log__stats(l)->lines, i + 1);
+			flushed_at = i + 1;
+		}
+	}
+	cr_assert_leq(anomaly_log__stats(l)->lines, n);
+	cr_assert_geq(anomaly_log__stats(l)->lines, flushed_at);
+	anomaly_log__close(l); /* writes the rest */
+	unsigned *seen = calloc(n, sizeof(*seen));
+	unsigned total = check_file(path, seen, n, max);
+	for (unsigned i = 1;; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "anomalies.log.%u", i);
+		char *p = path_in(dir, name);
+		bool there = exists(p);
+		if (there)
+			total += check_file(p, seen, n, max);
+		free(p);
+		if (!there)
+			break;
+	}
+	cr_assert_eq(total, n);
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_eq(seen[i], 1, "line %u seen %u times", i, seen[i]);
+	free(seen);
+	flow_record__free(r);
+	rm_rf(dir);
+	free(path);
+	free(dir);
+}
+
+Test(outputs, anomaly_log_batched_write_error_counts_every_line, .init = cr_redirect_stderr)
+{
+	struct anomaly_log *l = anomaly_log__open("/dev/full", 0, 1);
+	cr_assert_not_null(l);
+	struct flow_record *r = mkrec("10.42.0.130", "93.184.216.34", 1, 22, 6, "SSH", "");
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(anomaly_log__write_batched(l, r, "a", "b", VERDICT_PROTOCOL_NEVER_USED),
+			     0);
+	cr_assert_eq(anomaly_log__flush(l), -ENOSPC);
+	cr_assert_eq(anomaly_log__stats(l)->errors, 5);
+	cr_assert_eq(anomaly_log__stats(l)->lines, 0);
+	cr_assert_eq(anomaly_log__flush(l), 0); /* nothing left to write */
+	anomaly_log__close(l);
+	flow_record__free(r);
+	fflush(stderr);
+	cr_assert_stderr_eq_str("svcsensor: /dev/full: cannot write: No space left on device "
+				"(anomaly lines are being lost; further errors are only counted)\n");
+}
+
 Test(outputs, anomaly_log_keeps_only_log_keep_files)
 {
 	char *dir = make_tmpdir();

@@ -1,8 +1,8 @@
 /* anomaly_log.h - one JSON object per line per anomalous flow, in a file that rotates by size.
  *
- * Line schema: docs/anomaly-log.schema.json (every field always present). Each line is written
- * with a single write(2) of the whole line on an O_APPEND descriptor, so a reader (tail -F, a
- * log shipper) never sees a torn line. Rotation: when the next line would take the file past
+ * Line schema: docs/anomaly-log.schema.json (every field always present). Lines are written
+ * whole, one or a batch of them per write(2) on an O_APPEND descriptor, so a reader (tail -F,
+ * a log shipper) never sees a torn line. Rotation: when the next line would take the file past
  * max_bytes, path -> path.1 -> ... -> path.<keep> (the oldest dropped) and a new path is
  * started. anomaly_log__reopen serves an external logrotate (SIGHUP). A write error is reported
  * once (one line on stderr) and counted; it never stops the sensor.
@@ -43,8 +43,18 @@ char *anomaly_log__format(const struct flow_record *r, const char *src_key, cons
 int anomaly_log__write(struct anomaly_log *l, const struct flow_record *r, const char *src_key,
 		       const char *dst_key, enum verdict v);
 
-/* Append one ready line (must end with '\n'), rotating if due. The primitive under
- * anomaly_log__write; 0 or negative errno as above. */
+/* The same, batched: the line is kept with others (at most 64 KiB) and written whole with
+ * them at the next anomaly_log__flush, or sooner when the batch is full or a rotation is due.
+ * 0, or a negative errno of a batch written now (its lines counted lost). */
+int anomaly_log__write_batched(struct anomaly_log *l, const struct flow_record *r,
+			       const char *src_key, const char *dst_key, enum verdict v);
+
+/* Write the batched lines now (one write(2)). 0 or negative errno (the lines counted lost,
+ * reported once as above). Close and reopen flush too. */
+int anomaly_log__flush(struct anomaly_log *l);
+
+/* Append one ready line (must end with '\n') after any batched ones, rotating if due. The
+ * primitive under anomaly_log__write; 0 or negative errno as above. */
 int anomaly_log__write_line(struct anomaly_log *l, const char *line, size_t len);
 
 /* Close and open path again (after an external logrotate renamed it). Re-arms the one-time

@@ -59,6 +59,10 @@ struct detector *detector__new(const struct svc_config *cfg, bool learn, FILE *c
  * Returns the verdict (VERDICT_NONE in learn mode). Does not take ownership of rec. */
 enum verdict detector__flow(struct detector *d, const struct flow_record *rec);
 
+/* Write what the outputs batched (console lines, anomaly log lines): the detector thread calls
+ * it after each pass over the finished-flow queue, so lines reach their files within a pass. */
+void detector__flush(struct detector *d);
+
 /* Periodic work on the detector thread: save the report every report_interval, the map in learn
  * mode every learn_save_interval, and carry out a requested reload. now_s = wall clock. */
 void detector__tick(struct detector *d, uint64_t now_s);

@@ -228,7 +228,7 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
 			d->st.allowed++;
 		console__verdict(d->con, index, src, dst, app, v);
 		if (v != VERDICT_NONE && d->log) {
-			anomaly_log__write(d->log, rec, src, dst, v);
+			anomaly_log__write_batched(d->log, rec, src, dst, v);
 			d->st.log_write_errors = anomaly_log__stats(d->log)->errors;
 		}
 	}
@@ -270,6 +270,15 @@ static int save_map(struct detector *d)
 	return err;
 }
 
+void detector__flush(struct detector *d)
+{
+	console__flush(d->con);
+	if (d->log) {
+		anomaly_log__flush(d->log);
+		d->st.log_write_errors = anomaly_log__stats(d->log)->errors;
+	}
+}
+
 void detector__tick(struct detector *d, uint64_t now_s)
 {
 	reload_if_pending(d);
@@ -288,7 +297,7 @@ int detector__finish(struct detector *d)
 {
 	int err = 0, e;
 
-	console__flush(d->con);
+	detector__flush(d);
 	if (is_set(d->cfg->report_file)) {
 		e = report__save(d->rep, d->cfg->report_file);
 		err = err ? err : e;

@@ -19,9 +19,12 @@
 
 #define SHARE_UNITS 10000U /* hundredths of a percent */
 
-/* Open-addressing table of items whose first member is their key (char *). */
+/* Open-addressing table of items whose first member is their key (char *). Each slot keeps
+ * the key's hash too, so a probe compares strings only when the hashes match (the items are
+ * scattered on the heap: dereferencing one per probe was most of report__add). */
 struct strtab {
 	void **slots;
+	uint64_t *hashes;
 	size_t cap, n; /* cap is 0 or a power of two */
 };
 
@@ -67,36 +70,46 @@ static uint64_t str_hash(const char *s)
 	return h;
 }
 
-static void **strtab_slot(const struct strtab *t, const char *key)
+static size_t strtab_find(const struct strtab *t, const char *key, uint64_t h)
 {
-	size_t mask = t->cap - 1, i = (size_t)str_hash(key) & mask;
+	size_t mask = t->cap - 1, i = (size_t)h & mask;
 	for (;; i = (i + 1) & mask) {
 		char **item = t->slots[i];
-		if (!item || strcmp(*item, key) == 0)
-			return &t->slots[i];
+		if (!item || (t->hashes[i] == h && strcmp(*item, key) == 0))
+			return i;
 	}
 }
 
-static void *strtab_get(const struct strtab *t, const char *key)
+static void *strtab_get(const struct strtab *t, const char *key, uint64_t h)
 {
-	return t->cap ? *strtab_slot(t, key) : NULL;
+	return t->cap ? t->slots[strtab_find(t, key, h)] : NULL;
 }
 
-/* Insert an item known to be absent. 0 or -ENOMEM. */
-static int strtab_put(struct strtab *t, void *item)
+/* Insert an item known to be absent, whose key hashes to h. 0 or -ENOMEM. */
+static int strtab_put(struct strtab *t, void *item, uint64_t h)
 {
 	if ((t->n + 1) * 4 > t->cap * 3) { /* keep the load under 3/4 */
 		size_t ncap = t->cap ? t->cap * 2 : 8;
-		struct strtab nt = {calloc(ncap, sizeof(void *)), ncap, t->n};
-		if (!nt.slots)
+		struct strtab nt = {calloc(ncap, sizeof(void *)), calloc(ncap, sizeof(uint64_t)),
+				    ncap, t->n};
+		if (!nt.slots || !nt.hashes) {
+			free(nt.slots);
+			free(nt.hashes);
 			return -ENOMEM;
+		}
 		for (size_t i = 0; i < t->cap; i++)
-			if (t->slots[i])
-				*strtab_slot(&nt, *(char **)t->slots[i]) = t->slots[i];
+			if (t->slots[i]) {
+				size_t j = strtab_find(&nt, *(char **)t->slots[i], t->hashes[i]);
+				nt.slots[j] = t->slots[i];
+				nt.hashes[j] = t->hashes[i];
+			}
 		free(t->slots);
+		free(t->hashes);
 		*t = nt;
 	}
-	*strtab_slot(t, *(char **)item) = item;
+	size_t i = strtab_find(t, *(char **)item, h);
+	t->slots[i] = item;
+	t->hashes[i] = h;
 	t->n++;
 	return 0;
 }
@@ -131,6 +144,7 @@ static void rsrc_free(struct rsrc *s)
 		if (s->dsts.slots[i])
 			rdst_free(s->dsts.slots[i]);
 	free(s->dsts.slots);
+	free(s->dsts.hashes);
 	free(s->key);
 	free(s);
 }
@@ -150,17 +164,18 @@ void report__free(struct report *r)
 			if (t->slots[i])
 				rsrc_free(t->slots[i]);
 		free(t->slots);
+		free(t->hashes);
 	}
 	free(r);
 }
 
-static struct rsrc *get_src(struct rverdict *rv, const char *key)
+static struct rsrc *get_src(struct rverdict *rv, const char *key, uint64_t h)
 {
-	struct rsrc *s = strtab_get(&rv->srcs, key);
+	struct rsrc *s = strtab_get(&rv->srcs, key, h);
 	if (s)
 		return s;
 	s = calloc(1, sizeof(*s));
-	if (!s || !(s->key = strdup(key)) || strtab_put(&rv->srcs, s) != 0) {
+	if (!s || !(s->key = strdup(key)) || strtab_put(&rv->srcs, s, h) != 0) {
 		if (s)
 			free(s->key);
 		free(s);
@@ -169,13 +184,13 @@ static struct rsrc *get_src(struct rverdict *rv, const char *key)
 	return s;
 }
 
-static struct rdst *get_dst(struct rsrc *s, const char *key)
+static struct rdst *get_dst(struct rsrc *s, const char *key, uint64_t h)
 {
-	struct rdst *d = strtab_get(&s->dsts, key);
+	struct rdst *d = strtab_get(&s->dsts, key, h);
 	if (d)
 		return d;
 	d = calloc(1, sizeof(*d));
-	if (!d || !(d->key = strdup(key)) || strtab_put(&s->dsts, d) != 0) {
+	if (!d || !(d->key = strdup(key)) || strtab_put(&s->dsts, d, h) != 0) {
 		if (d)
 			free(d->key);
 		free(d);
@@ -243,7 +258,7 @@ int report__add(struct report *r, enum verdict v, const char *src, const char *d
 	r->flows++;
 	rv->flows++;
 	rv->bytes += bytes;
-	if (!(s = get_src(rv, src)) || !(d = get_dst(s, dst)))
+	if (!(s = get_src(rv, src, str_hash(src))) || !(d = get_dst(s, dst, str_hash(dst))))
 		return -ENOMEM;
 	s->flows++;
 	s->bytes += bytes;

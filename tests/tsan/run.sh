@@ -37,6 +37,14 @@ for t in 1 2 4; do
 		failed=$((failed + 1)); cat err; echo "tsan: FAIL learn+detect -t $t"
 	fi
 done
+# Mapped classic pcap (above) and libpcap (pcapng, standard input) readers feed the workers
+# differently: run the libpcap reader thread too.
+if "$bin" -r "$root/pcaps/edge/pcapng.pcapng" -r - -t 2 -m map2.json --print none -q \
+	--log logp --report repp -o detp.csv <"$root/pcaps/anomalies.pcap" >out 2>err; then
+	passed=$((passed + 1)); echo "tsan: ok libpcap reader -t 2: $(tail -1 err)"
+else
+	failed=$((failed + 1)); cat err; echo "tsan: FAIL libpcap reader -t 2"
+fi
 # A long run (the baseline 40 times) with map reloads and a stop signal in the middle.
 args=()
 for i in $(seq 40); do args+=(-r "$root/pcaps/baseline.pcap"); done
