@@ -113,7 +113,7 @@ Test(dpi, dns_names_and_server_name)
 	cr_assert(dpi__flow_packet(mod, &f, pkt, (uint32_t)n, T0_MS + 5, IPPROTO_UDP));
 	/* The name outlives the nDPI state in its own allocation, released with the flow. */
 	cr_assert_str_eq(f.server_name, "www.wikipedia.org");
-	dpi__flow_release(&f);
+	dpi__flow_release(mod, &f);
 	cr_assert_null(f.server_name);
 }
 
@@ -184,7 +184,7 @@ static void garbage_flow(int guess, const char *server, uint16_t port, struct fl
 	}
 	memset(r, 0, sizeof(*r));
 	dpi__flow_fill_record(mod, &f, r);
-	dpi__flow_release(&f);
+	dpi__flow_release(mod, &f);
 }
 
 Test(dpi, unclassifiable_udp_guess_off_is_unknown)
@@ -235,7 +235,7 @@ Test(dpi, udp_cap_is_a_setting)
 	cr_assert(dpi__flow_packet(mod, &f, pkt, (uint32_t)n, T0_MS, IPPROTO_UDP));
 	cr_assert_eq(f.pkts, 4);
 	cr_assert_null(f.nf);
-	dpi__flow_release(&f);
+	dpi__flow_release(mod, &f);
 }
 
 Test(dpi, giveup_before_final_and_release)
@@ -258,10 +258,10 @@ Test(dpi, giveup_before_final_and_release)
 	dpi__flow_fill_record(mod, &f, &r);
 	cr_assert_str_eq(r.app_name, "Unknown");
 	dpi__flow_giveup(mod, &f); /* no-op */
-	dpi__flow_release(&f);
+	dpi__flow_release(mod, &f);
 
 	cr_assert_eq(dpi__flow_start(mod, &g), 0);
-	dpi__flow_release(&g);
+	dpi__flow_release(mod, &g);
 	cr_assert(g.final);
 	cr_assert_null(g.nf);
 }
@@ -287,5 +287,85 @@ Test(dpi, snaplen_cut_packet_still_seen)
 	cr_assert_str_eq(r.app_name, "DNS", "nDPI must see a cut packet, got %s", r.app_name);
 	cr_assert_eq(cut[2] << 8 | cut[3], (int)n, "the caller's packet is not modified");
 	free(cut);
-	dpi__flow_release(&f);
+	dpi__flow_release(mod, &f);
+}
+
+/* DNS query (answer = 0) or answer for host (a dotted name), id as the transaction id. */
+static size_t dns_for(uint8_t *m, const char *host, uint16_t id, int answer)
+{
+	static const uint8_t an[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 0, 0, 4, 192, 0, 2, 7};
+	size_t n = 12;
+	memset(m, 0, 12);
+	put16(m, id);
+	put16(m + 2, answer ? 0x8180 : 0x0100);
+	put16(m + 4, 1);
+	put16(m + 6, answer ? 1 : 0);
+	for (const char *l = host; *l;) {
+		const char *dot = strchr(l, '.');
+		size_t len = dot ? (size_t)(dot - l) : strlen(l);
+		m[n++] = (uint8_t)len;
+		memcpy(m + n, l, len);
+		n += len;
+		l += len + (dot ? 1 : 0);
+	}
+	m[n++] = 0;
+	put16(m + n, 1);
+	put16(m + n + 2, 1);
+	n += 4;
+	if (answer) {
+		memcpy(m + n, an, sizeof(an));
+		n += sizeof(an);
+	}
+	return n;
+}
+
+/* Server names are kept once per distinct name and shared by the flows that carry it: the
+ * same pointer for one name, each flow's name intact while others come and go (300 names,
+ * so the set grows and entries are dropped from the middle of probe runs). */
+Test(dpi, server_names_shared_per_name)
+{
+	enum { FLOWS = 1200, NAMES = 300 };
+	static struct dpi_flow f[FLOWS];
+	uint8_t pkt[512], m[400];
+	char host[64];
+
+	mod = dpi__module_new(NULL);
+	cr_assert_not_null(mod);
+	for (unsigned i = 0; i < FLOWS; i++) {
+		snprintf(host, sizeof(host), "svc%u.example.org", i % NAMES);
+		cr_assert_eq(dpi__flow_start(mod, &f[i]), 0);
+		uint16_t port = (uint16_t)(20000 + i);
+		size_t n = udp4(pkt, "10.42.0.130", port, "10.42.0.1", 53, m,
+				dns_for(m, host, (uint16_t)i, 0));
+		bool fin = dpi__flow_packet(mod, &f[i], pkt, (uint32_t)n, T0_MS + i, IPPROTO_UDP);
+		if (!fin) {
+			n = udp4(pkt, "10.42.0.1", 53, "10.42.0.130", port, m,
+				 dns_for(m, host, (uint16_t)i, 1));
+			fin = dpi__flow_packet(mod, &f[i], pkt, (uint32_t)n, T0_MS + i + 1,
+					       IPPROTO_UDP);
+		}
+		cr_assert(fin, "flow %u: DNS query + answer is final", i);
+		cr_assert_not_null(f[i].server_name, "flow %u has no name", i);
+		cr_assert_str_eq(f[i].server_name, host);
+		if (i >= NAMES)
+			cr_assert_eq(f[i].server_name, f[i - NAMES].server_name,
+				     "flows %u and %u carry %s in two copies", i, i - NAMES, host);
+	}
+	/* Release in a scattered order; every flow still held keeps its own name. */
+	static bool gone[FLOWS];
+	for (unsigned k = 0; k < FLOWS; k++) {
+		unsigned i = (k * 7919u) % FLOWS;
+		cr_assert_not(gone[i]);
+		dpi__flow_release(mod, &f[i]);
+		gone[i] = true;
+		cr_assert_null(f[i].server_name);
+		if (k % 97 == 0)
+			for (unsigned j = 0; j < FLOWS; j++) {
+				if (gone[j])
+					continue;
+				snprintf(host, sizeof(host), "svc%u.example.org", j % NAMES);
+				cr_assert_str_eq(f[j].server_name, host, "flow %u after %u releases",
+						 j, k + 1);
+			}
+	}
 }

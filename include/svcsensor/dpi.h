@@ -52,10 +52,11 @@ struct dpi_flow {
 	bool final;		     /* result will not change any more */
 	bool guessed;		     /* the result came from the give-up (guess), not from
 				      * a dissector */
-	char *server_name;	     /* once final: SNI / DNS query / HTTP Host, heap,
-				      * exact size (a flow holds ~30 bytes, not nDPI's
-				      * 80), NULL if none; control characters
-				      * replaced by '?'. Freed by dpi__flow_release */
+	const char *server_name;     /* once final: SNI / DNS query / HTTP Host, NULL if
+				      * none; control characters replaced by '?'. One copy
+				      * per distinct name in the module, shared by its
+				      * flows (reference counted); dropped by
+				      * dpi__flow_release */
 };
 
 /* Build a detection module with every protocol enabled (ndpi_init_detection_module,
@@ -92,7 +93,7 @@ void dpi__flow_giveup(struct dpi_module *m, struct dpi_flow *f);
 
 /* Free what a flow holds: its nDPI state (a flow without a result becomes final "Unknown")
  * and its server name. Call once per started flow when it ends; a zeroed flow is a no-op. */
-void dpi__flow_release(struct dpi_flow *f);
+void dpi__flow_release(struct dpi_module *m, struct dpi_flow *f);
 
 /* The application name exactly as ndpi_protocol2name gives it ("TLS.YouTube", "DNS",
  * "Unknown") for the ids (master, app); written into buf (always terminated). Returns buf. */

@@ -37,7 +37,7 @@ struct flowq_batch {
 #define FLOWQ_BATCH 64
 /* Records queued at most before producers wait: bounds memory when a worker ends many flows
  * at once (shutdown of a million flows) or the detector falls behind (~400 B a record). */
-#define FLOWQ_MAX_DEPTH 8192
+#define FLOWQ_MAX_DEPTH 2048
 
 int flowq__init(struct flowq *q);
 /* Frees any record still queued. No producer or consumer may run. */

@@ -18,8 +18,9 @@
 #define REC_HDR 16u
 /* libpcap's MAXIMUM_SNAPLEN: the largest record it accepts for the link types we decode. */
 #define MAX_CAPLEN 262144u
-/* A window holds any record that starts in its first page (4 MiB > 4 KiB + 16 + 262144). */
-#define WINDOW (4u << 20)
+/* A window holds any record that starts in its first page (1 MiB > 4 KiB + 16 + 262144).
+ * Small, because its pages count in the resident size while it is mapped. */
+#define WINDOW (1u << 20)
 /* Records walked per call at most: the caller expires flows this often. */
 #define WALK_MAX 1024u
 /* Prefetch the file this far ahead of the record being read: the walk follows a chain of

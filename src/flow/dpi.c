@@ -19,8 +19,22 @@ _Static_assert(DPI_SERVER_NAME_LEN >= sizeof(((struct ndpi_flow_struct *)0)->hos
 	       "dpi_flow.server_name must hold nDPI's host_server_name");
 _Static_assert(DPI_SERVER_NAME_LEN <= FLOW_SERVER_NAME_LEN, "record must hold the server name");
 
+/* Server names interned per module: the flows of one service share one copy (a busy link has
+ * far fewer distinct SNI / DNS / Host names than flows; at 100 k idle flows a copy per flow
+ * was a sixth of the memory they held). Linear probing, load <= 1/2, backward-shift delete. */
+struct name_ent {
+	uint32_t refs, hash;
+	char s[]; /* what dpi_flow.server_name points to */
+};
+
+struct name_set {
+	struct name_ent **slot;
+	uint32_t mask, n; /* mask + 1 slots (a power of two) or 0 before the first name */
+};
+
 struct dpi_module {
 	struct ndpi_detection_module_struct *ndpi;
+	struct name_set names;
 	uint32_t tcp_max_pkts, udp_max_pkts;
 	bool guess;
 	uint8_t scratch[65535]; /* a snaplen-cut packet, its IP length set to what was captured */
@@ -67,6 +81,9 @@ void dpi__module_free(struct dpi_module *m)
 	pthread_mutex_lock(&dpi_init_lock);
 	ndpi_exit_detection_module(m->ndpi);
 	pthread_mutex_unlock(&dpi_init_lock);
+	for (uint32_t i = 0; m->names.slot && i <= m->names.mask; i++)
+		free(m->names.slot[i]); /* flows not released (a table freed without a flush) */
+	free(m->names.slot);
 	free(m);
 }
 
@@ -99,14 +116,88 @@ static void copy_server_name(char *dst, size_t len, const struct ndpi_flow_struc
 	dst[n] = '\0';
 }
 
-static void finish(struct dpi_flow *f)
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static int names_grow(struct name_set *t)
+{
+	uint32_t ncap = t->slot ? (t->mask + 1) * 2 : 64;
+	struct name_ent **ns = calloc(ncap, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	for (uint32_t i = 0; t->slot && i <= t->mask; i++) {
+		struct name_ent *e = t->slot[i];
+		if (!e)
+			continue;
+		uint32_t j = e->hash & (ncap - 1);
+		while (ns[j])
+			j = (j + 1) & (ncap - 1);
+		ns[j] = e;
+	}
+	free(t->slot);
+	t->slot = ns;
+	t->mask = ncap - 1;
+	return 0;
+}
+
+/* The shared copy of name (one more reference), or NULL when memory is short. */
+static const char *name_hold(struct name_set *t, const char *name)
+{
+	if ((!t->slot || (t->n + 1) * 2 > t->mask + 1) && names_grow(t) != 0)
+		return NULL;
+	uint32_t h = name_hash(name), i = h & t->mask;
+	for (struct name_ent *e; (e = t->slot[i]); i = (i + 1) & t->mask)
+		if (e->hash == h && strcmp(e->s, name) == 0) {
+			e->refs++;
+			return e->s;
+		}
+	size_t len = strlen(name);
+	struct name_ent *e = malloc(sizeof(*e) + len + 1);
+	if (!e)
+		return NULL;
+	e->refs = 1;
+	e->hash = h;
+	memcpy(e->s, name, len + 1);
+	t->slot[i] = e;
+	t->n++;
+	return e->s;
+}
+
+static void name_drop(struct name_set *t, const char *name)
+{
+	struct name_ent *e = (struct name_ent *)(void *)(name - offsetof(struct name_ent, s));
+	if (--e->refs)
+		return;
+	uint32_t i = e->hash & t->mask;
+	while (t->slot[i] != e)
+		i = (i + 1) & t->mask;
+	/* Backward shift: move up every later entry of the run that may now sit closer to its
+	 * home slot, so lookups never stop early at the hole. */
+	for (uint32_t j = (i + 1) & t->mask; t->slot[j]; j = (j + 1) & t->mask) {
+		uint32_t home = t->slot[j]->hash & t->mask;
+		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+			t->slot[i] = t->slot[j];
+			i = j;
+		}
+	}
+	t->slot[i] = NULL;
+	t->n--;
+	free(e);
+}
+
+static void finish(struct dpi_module *m, struct dpi_flow *f)
 {
 	char name[DPI_SERVER_NAME_LEN];
 
 	copy_server_name(name, sizeof(name), f->nf);
-	/* Exact size: the name outlives the nDPI state for the rest of the flow. If the
-	 * allocation fails the flow simply has no name. */
-	f->server_name = name[0] ? strdup(name) : NULL;
+	/* Shared: the name outlives the nDPI state for the rest of the flow. If memory is
+	 * short the flow simply has no name. */
+	f->server_name = name[0] ? name_hold(&m->names, name) : NULL;
 	ndpi_free_flow(f->nf);
 	f->nf = NULL;
 	f->final = true;
@@ -131,7 +222,7 @@ static void giveup(struct dpi_module *m, struct dpi_flow *f)
 	 * whether the name came from the give-up rather than from a dissector. */
 	f->guessed = !had_result && (p.app_protocol != NDPI_PROTOCOL_UNKNOWN ||
 				     p.master_protocol != NDPI_PROTOCOL_UNKNOWN);
-	finish(f);
+	finish(m, f);
 }
 
 /* nDPI ignores a packet whose IP length exceeds the bytes it is given (a capture cut by
@@ -190,7 +281,7 @@ bool dpi__flow_packet(struct dpi_module *m, struct dpi_flow *f, const uint8_t *l
 	if (p.app_protocol == NDPI_PROTOCOL_UNKNOWN)
 		giveup(m, f);
 	else
-		finish(f);
+		finish(m, f);
 	return true;
 }
 
@@ -206,9 +297,10 @@ void dpi__flow_giveup(struct dpi_module *m, struct dpi_flow *f)
 	giveup(m, f);
 }
 
-void dpi__flow_release(struct dpi_flow *f)
+void dpi__flow_release(struct dpi_module *m, struct dpi_flow *f)
 {
-	free(f->server_name);
+	if (f->server_name)
+		name_drop(&m->names, f->server_name);
 	f->server_name = NULL;
 	if (f->nf) {
 		ndpi_free_flow(f->nf);

@@ -222,7 +222,7 @@ static void end_flow(struct flow_table *t, uint32_t idx, enum flow_end why)
 	t->st.flows_ended[why]++;
 
 	emit_record(t, e, why);
-	dpi__flow_release(&e->dpi);
+	dpi__flow_release(t->dpi, &e->dpi);
 
 	e->state = FT_FREE;
 	e->hnext = t->free_head;
