@@ -306,9 +306,18 @@ static void read_mapped(struct pcapfile_reader *r, struct wstate *ws, uint64_t *
 	struct pkt_view pv[256];
 	int n;
 	pcapscan__cursor_init(&cur, r->scan);
-	while ((n = pcapscan__next(&cur, pv, SVC_ARRAY_LEN(pv), clock)) >= 0) {
-		for (int i = 0; i < n; i++)
-			dispatch(r, ws, &pv[i], *clock, cur.win);
+	for (;;) {
+		/* A batch sent while these packets are dispatched must carry the clock at the
+		 * packet being dispatched, not the clock after the whole walk (the worker expires
+		 * its flows at the batch's clock before it sees the packets still to come). */
+		uint64_t at = *clock;
+		if ((n = pcapscan__next(&cur, pv, SVC_ARRAY_LEN(pv), clock)) < 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			if (pv[i].ts_us > at)
+				at = pv[i].ts_us;
+			dispatch(r, ws, &pv[i], at, cur.win);
+		}
 		flush_idle(r, ws, *clock);
 	}
 	r->st = cur.st;
