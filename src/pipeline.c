@@ -68,6 +68,22 @@ static void *consumer_run(void *arg)
 	return NULL;
 }
 
+/* Start-up helper: load the map and build the detector. */
+struct loader {
+	pthread_t thread;
+	const struct svc_config *cfg;
+	bool learn;
+	FILE *console;
+	struct detector *det;
+};
+
+static void *load_detector(void *arg)
+{
+	struct loader *l = arg;
+	l->det = detector__new(l->cfg, l->learn, l->console);
+	return NULL;
+}
+
 static void print_summary(const struct pcapfile_reader *rd, struct worker *ws, unsigned n,
 			  const struct detector_stats *ds, bool learn)
 {
@@ -199,17 +215,27 @@ int pipeline__run(const struct pipeline_opts *o)
 		svc_err("out of memory");
 		goto cleanup;
 	}
-	cons.det = detector__new(cfg, o->learn, cfg->print == PRINT_NONE ? NULL : stdout);
-	if (!cons.det)
+	/* The map loads on a helper thread while this one builds the workers' nDPI modules
+	 * (which must be built one at a time): start-up takes the longer of the two, not both. */
+	struct loader ld = {.cfg = cfg,
+			    .learn = o->learn,
+			    .console = cfg->print == PRINT_NONE ? NULL : stdout};
+	bool loading = pthread_create(&ld.thread, NULL, load_detector, &ld) == 0;
+	if (!loading)
+		load_detector(&ld);
+	int init_err = 0;
+	for (; inited < n && !init_err; inited++)
+		init_err = worker__init(&ws[inited], inited, cfg, &queue, &done_count);
+	if (loading)
+		pthread_join(ld.thread, NULL);
+	cons.det = ld.det;
+	if (init_err || !cons.det)
 		goto cleanup;
 	if (cfg->flows_out && *cfg->flows_out) {
 		cons.csv = flow_csv__open(cfg->flows_out, !o->learn);
 		if (!cons.csv)
 			goto cleanup;
 	}
-	for (; inited < n; inited++)
-		if (worker__init(&ws[inited], inited, cfg, &queue, &done_count) != 0)
-			goto cleanup;
 	for (; live && chans_ok < n; chans_ok++) {
 		ws[chans_ok].ring = rings[chans_ok];
 		ws[chans_ok].stop = &stop;
