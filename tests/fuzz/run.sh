@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# tests/fuzz/run.sh - build the decoder's libFuzzer harness and run it for a while.
+# tests/fuzz/run.sh - build the libFuzzer harnesses and run each for a while.
 #
 #   tests/fuzz/run.sh                 (or: make fuzz)
 #   FUZZ_SECONDS=600 tests/fuzz/run.sh
 #
-# Builds build-fuzz/fuzz_decode (clang, -fsanitize=fuzzer,address,undefined), writes seed
-# frames into build-fuzz/seeds (generated here, plus packets of pcaps/*.pcap when present),
-# keeps the growing corpus in build-fuzz/corpus, and writes any crashing input to
-# build-fuzz/crash-*. Exits non-zero when the build fails or the fuzzer finds a crash.
-# Reproduce a crash with: build-fuzz/fuzz_decode build-fuzz/crash-<hash>
+# Two harnesses (clang, -fsanitize=fuzzer,address,undefined), FUZZ_SECONDS each:
+#   build-fuzz/fuzz_decode    the decoder on single frames; seeds generated here plus the
+#                             packets of pcaps/*.pcap (build-fuzz/seeds, corpus build-fuzz/corpus)
+#   build-fuzz/fuzz_pcapscan  the mapped pcap walk on whole capture files, checked against
+#                             libpcap reading the same bytes; seeds: every shipped classic
+#                             pcap (build-fuzz/seeds-pcap, corpus build-fuzz/corpus-pcap)
+# Any crashing input goes to build-fuzz/crash-*. Exits non-zero when a build fails or a
+# fuzzer finds a crash. Reproduce with: build-fuzz/fuzz_decode build-fuzz/crash-<hash>
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -31,6 +34,14 @@ URCU_CFLAGS=$(pkg-config --cflags liburcu 2>/dev/null || true)
 	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-Iinclude $URCU_CFLAGS \
 	tests/fuzz/fuzz_decode.c src/decode.c src/common.c -o "$OUT/fuzz_decode"
+PCAP_FLAGS=$(pkg-config --cflags --libs libpcap 2>/dev/null || echo -lpcap)
+# shellcheck disable=SC2086
+"$CLANG" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
+	-Iinclude $URCU_CFLAGS tests/fuzz/fuzz_pcapscan.c src/capture/pcapscan.c src/decode.c \
+	src/common.c $PCAP_FLAGS -o "$OUT/fuzz_pcapscan"
+mkdir -p "$OUT/seeds-pcap" "$OUT/corpus-pcap"
+cp pcaps/*.pcap pcaps/edge/*.pcap pcaps/malformed/*.pcap "$OUT/seeds-pcap/" 2>/dev/null || true
 
 # ---- seeds. First byte: link index in fuzz_decode.c's links[] (| 0x10 stripped VLAN tag,
 # | 0x20 snaplen cut). Frames are hex, spaces ignored.
@@ -150,4 +161,13 @@ if [ "$rc" -ne 0 ]; then
 	echo "svcsensor: fuzz: fuzz_decode failed (exit $rc); see $OUT/crash-* / $OUT/leak-* / $OUT/timeout-*" >&2
 	exit "$rc"
 fi
-echo "svcsensor: fuzz: no crash in ${FUZZ_SECONDS}s" >&2
+echo "svcsensor: fuzz: running build-fuzz/fuzz_pcapscan for ${FUZZ_SECONDS}s" >&2
+# -close_fd_mask=2: the walk reports damaged records on stderr, as it should.
+"$OUT/fuzz_pcapscan" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -timeout=10 \
+	-close_fd_mask=2 -artifact_prefix="$OUT/" -print_final_stats=1 \
+	"$OUT/corpus-pcap" "$OUT/seeds-pcap" || rc=$?
+if [ "$rc" -ne 0 ]; then
+	echo "svcsensor: fuzz: fuzz_pcapscan failed (exit $rc); see $OUT/crash-* / $OUT/leak-* / $OUT/timeout-*" >&2
+	exit "$rc"
+fi
+echo "svcsensor: fuzz: no crash in 2 x ${FUZZ_SECONDS}s" >&2
