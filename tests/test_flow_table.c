@@ -781,3 +781,33 @@ Test(flow_table, many_flows_in_and_out)
 	cr_assert_eq(st()->in_detection, 0);
 	cr_assert_eq(st()->packets, 15000);
 }
+
+/* flow__addr_str is a hand-written inet_ntop (the detector formats several addresses per
+ * flow): it must give exactly inet_ntop's text, for IPv4 and for IPv6 with every shape of
+ * zero run, IPv4-mapped and -compatible addresses included. */
+Test(flow_table, addr_str_equals_inet_ntop)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	char ours[64], libc[64];
+	for (unsigned i = 0; i < 200000; i++) {
+		uint8_t a[16];
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		for (int b = 0; b < 16; b++)
+			a[b] = (uint8_t)(x >> ((b % 8) * 8)) ^ (uint8_t)(b * 37 + i);
+		/* zero some 16-bit words (bit k of the pattern) to make runs of every length */
+		unsigned zeros = (unsigned)(x >> 40) & 0xff;
+		for (int w = 0; w < 8; w++)
+			if (zeros & (1u << w))
+				a[2 * w] = a[2 * w + 1] = 0;
+		if (i % 50 == 0) { /* ::ffff:a.b.c.d and ::a.b.c.d */
+			memset(a, 0, 10);
+			a[10] = a[11] = (i % 100) ? 0xff : 0;
+		}
+		uint8_t ver = i % 3 == 0 ? 4 : 6;
+		flow__addr_str(a, ver, ours, sizeof(ours));
+		cr_assert_not_null(inet_ntop(ver == 6 ? AF_INET6 : AF_INET, a, libc, sizeof(libc)));
+		cr_assert_str_eq(ours, libc, "address %u (IPv%u)", i, ver);
+	}
+}

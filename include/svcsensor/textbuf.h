@@ -45,6 +45,28 @@ static inline void textbuf__i64(struct textbuf *b, int64_t v)
 	}
 }
 
+/* s, then spaces up to width characters (printf's %-*s). */
+static inline void textbuf__str_pad(struct textbuf *b, const char *s, size_t width)
+{
+	char *start = b->p;
+	textbuf__str(b, s);
+	while ((size_t)(b->p - start) < width && b->p < b->end)
+		*b->p++ = ' ';
+}
+
+/* v right-aligned in width characters (printf's %*llu). */
+static inline void textbuf__u64_pad(struct textbuf *b, uint64_t v, size_t width)
+{
+	char digits[20], *d = digits + sizeof(digits);
+	do
+		*--d = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (size_t n = (size_t)(digits + sizeof(digits) - d); n < width && b->p < b->end; n++)
+		*b->p++ = ' ';
+	while (d < digits + sizeof(digits) && b->p < b->end)
+		*b->p++ = *d++;
+}
+
 static inline size_t textbuf__len(const struct textbuf *b, const char *start)
 {
 	return (size_t)(b->p - start);

@@ -16,6 +16,7 @@
 
 #include "svcsensor/common.h"
 #include "svcsensor/console.h"
+#include "svcsensor/textbuf.h"
 
 #define SHARE_UNITS 10000U /* hundredths of a percent */
 
@@ -387,23 +388,56 @@ static int text_section(void *ctx, enum verdict v, const struct rverdict *rv)
 	return 0;
 }
 
+/* Lines are built in a buffer and written with one fwrite: a large report has hundreds of
+ * thousands of them, and printf's format parsing was most of the time spent saving it. */
 static int text_source(void *ctx, const struct rsrc *s)
 {
-	/* The trailing space after "with:" is the seed's. */
-	if (fprintf(ctx, "+ %-15s exchange %9llu bytes with: \n", s->key,
-		    (unsigned long long)s->bytes) < 0)
-		return -EIO;
-	return 0;
+	char line[128];
+	struct textbuf b = {line, line + sizeof(line)};
+	/* "+ %-15s exchange %9llu bytes with: \n"; the trailing space after "with:" is the
+	 * seed's. A key is at most 47 characters (HOSTKEY_LEN), so the line fits. */
+	textbuf__str(&b, "+ ");
+	textbuf__str_pad(&b, s->key, 15);
+	textbuf__str(&b, " exchange ");
+	textbuf__u64_pad(&b, s->bytes, 9);
+	textbuf__str(&b, " bytes with: \n");
+	size_t n = textbuf__len(&b, line);
+	return fwrite(line, 1, n, ctx) == n ? 0 : -EIO;
 }
 
 static int text_dest(void *ctx, const struct rdst *d, unsigned share)
 {
-	FILE *out = ctx;
-	fprintf(out, "\t - %-15s, %9llu bytes (%u.%02u%%) using [", d->key,
-		(unsigned long long)d->bytes, share / 100, share % 100);
+	/* "\t - %-15s, %9llu bytes (%u.%02u%%) using ['a', 'b']\n" */
+	size_t need = 128;
 	for (size_t i = 0; i < d->n_apps; i++)
-		fprintf(out, "%s'%s'", i ? ", " : "", d->apps[i]);
-	return fputs("]\n", out) < 0 ? -EIO : 0;
+		need += strlen(d->apps[i]) + 4;
+	char small[1024], *line = need <= sizeof(small) ? small : malloc(need);
+	if (!line)
+		return -ENOMEM;
+	struct textbuf b = {line, line + need};
+	textbuf__str(&b, "\t - ");
+	textbuf__str_pad(&b, d->key, 15);
+	textbuf__str(&b, ", ");
+	textbuf__u64_pad(&b, d->bytes, 9);
+	textbuf__str(&b, " bytes (");
+	textbuf__u64(&b, share / 100);
+	textbuf__char(&b, '.');
+	textbuf__char(&b, (char)('0' + share % 100 / 10));
+	textbuf__char(&b, (char)('0' + share % 10));
+	textbuf__str(&b, "%) using [");
+	for (size_t i = 0; i < d->n_apps; i++) {
+		if (i)
+			textbuf__str(&b, ", ");
+		textbuf__char(&b, '\'');
+		textbuf__str(&b, d->apps[i]);
+		textbuf__char(&b, '\'');
+	}
+	textbuf__str(&b, "]\n");
+	size_t n = textbuf__len(&b, line);
+	int err = fwrite(line, 1, n, ctx) == n ? 0 : -EIO;
+	if (line != small)
+		free(line);
+	return err;
 }
 
 static int text_section_end(void *ctx)
