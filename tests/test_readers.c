@@ -227,3 +227,57 @@ Test(readers, damaged_captures)
 	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++)
 		same(files[i], "2", NULL);
 }
+
+/* -r - on a terminal or on bytes that are no capture: one line naming the standard input,
+ * exit 2, nothing read. */
+static void stdin_refused(const char *in_path, const char *expect)
+{
+	char *dir = e2e_mkdtemp("readers");
+	cr_assert_not_null(dir, "mkdtemp: %s", strerror(errno));
+	char *errp = e2e_path(dir, "err");
+	struct e2e_argv a = {0};
+	const char *bin = e2e_bin();
+	cr_assert_not_null(bin, "svcsensor binary not found: set SVCSENSOR_BIN or build it");
+	e2e_argv_add(&a, bin);
+	e2e_argv_add(&a, "-r");
+	e2e_argv_add(&a, "-");
+	e2e_argv_add(&a, "-q");
+	e2e_argv_add(&a, "--print");
+	e2e_argv_add(&a, "none");
+	e2e_argv_addf(&a, "--map=%s/no-such-map.json", dir);
+	e2e_argv_addf(&a, "--log=%s/anomalies.log", dir);
+	e2e_argv_addf(&a, "--report=%s/report.txt", dir);
+	pid_t pid;
+	struct e2e_proc p;
+	cr_assert_eq(e2e_spawn_in(a.v, dir, in_path, NULL, errp, &pid), 0);
+	cr_assert_eq(e2e_wait(pid, RUN_TIMEOUT_MS, &p), 0);
+	char *err = e2e_slurp(errp, NULL);
+	cr_assert_not_null(err);
+	cr_expect_eq(p.status, 2, "%s: %s\n%s", in_path, e2e_proc_str(&p), err);
+	cr_expect(strstr(err, expect) != NULL, "no \"%s\" in:\n%s", expect, err);
+	free(err);
+	free(errp);
+	e2e_argv_free(&a);
+	e2e_rmtree(dir);
+	free(dir);
+}
+
+Test(readers, stdin_terminal_is_refused)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+	cr_assert_geq(m, 0, "posix_openpt: %s", strerror(errno));
+	cr_assert_eq(grantpt(m), 0);
+	cr_assert_eq(unlockpt(m), 0);
+	char *slave = ptsname(m);
+	cr_assert_not_null(slave);
+	stdin_refused(slave, "svcsensor: standard input: is a terminal, not a capture");
+	close(m);
+}
+
+Test(readers, stdin_not_a_capture_is_refused)
+{
+	char *abs = e2e_abspath("pcaps/README.md");
+	cr_assert_not_null(abs, "pcaps/README.md not found (the suite runs from the repository root)");
+	stdin_refused(abs, "svcsensor: standard input: cannot read capture: ");
+	free(abs);
+}

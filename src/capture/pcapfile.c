@@ -199,8 +199,14 @@ int pcapfile__check(const char *const *files, unsigned n, const char *bpf_filter
 		pcap_t *p;
 		char *iobuf;
 		/* A pipe cannot be read twice: the standard input is checked when it is read. */
-		if (strcmp(files[i], "-") == 0)
+		if (strcmp(files[i], "-") == 0) {
+			if (isatty(STDIN_FILENO)) {
+				svc_err("standard input: is a terminal, not a capture (pipe one in: "
+					"zcat day.pcap.gz | svcsensor -r -)");
+				rc = rc ? rc : -EINVAL;
+			}
 			continue;
+		}
 		int e = open_capture(files[i], bpf_filter, &p, &iobuf);
 		if (e)
 			rc = rc ? rc : e;
