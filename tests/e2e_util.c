@@ -657,3 +657,13 @@ size_t e2e_strs_first_diff(const struct e2e_strs *a, const struct e2e_strs *b)
 			return i;
 	return n;
 }
+
+void e2e_argv_quiet_outputs(struct e2e_argv *a, const char *dir)
+{
+	e2e_argv_add(a, "--print");
+	e2e_argv_add(a, "none");
+	e2e_argv_add(a, "-q");
+	e2e_argv_addf(a, "--map=%s/no-such-map.json", dir);
+	e2e_argv_addf(a, "--log=%s/anomalies.log", dir);
+	e2e_argv_addf(a, "--report=%s/report.txt", dir);
+}

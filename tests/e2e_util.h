@@ -62,6 +62,10 @@ struct e2e_argv {
 
 void e2e_argv_add(struct e2e_argv *a, const char *s);
 void e2e_argv_addf(struct e2e_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "--print none -q --map=DIR/no-such-map.json --log=DIR/anomalies.log
+ * --report=DIR/report.txt": a run with no map, no console output and every file it writes
+ * in dir. */
+void e2e_argv_quiet_outputs(struct e2e_argv *a, const char *dir);
 void e2e_argv_free(struct e2e_argv *a);
 /* The command line as one string for messages ("a b c"), malloc'd; long ones are cut. */
 char *e2e_argv_str(const struct e2e_argv *a);

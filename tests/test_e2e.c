@@ -1200,12 +1200,7 @@ static void robust_one(const char *dir, const char *rel_dir, const char *name)
 	e2e_argv_add(&a, "2");
 	e2e_argv_add(&a, "-o");
 	e2e_argv_add(&a, flows);
-	e2e_argv_add(&a, "--print");
-	e2e_argv_add(&a, "none");
-	e2e_argv_add(&a, "-q");
-	e2e_argv_addf(&a, "--map=%s/no-such-map.json", dir);
-	e2e_argv_addf(&a, "--log=%s/anomalies.log", dir);
-	e2e_argv_addf(&a, "--report=%s/report.txt", dir);
+	e2e_argv_quiet_outputs(&a, dir);
 	struct e2e_proc p;
 	int r = e2e_run(a.v, dir, NULL, errp, ROBUST_TIMEOUT_MS, &p);
 	cr_assert_eq(r, 0, "cannot start svcsensor: %s", strerror(-r));

@@ -394,6 +394,28 @@ static unsigned check_file(const char *path, unsigned *seen, unsigned n, uint64_
 	return lines;
 }
 
+/* check_file on the live log and on every rotated file (path.1, path.2, ...) until one is
+ * missing: the lines of all, the files in *files. */
+static unsigned check_rotated(const char *dir, const char *path, unsigned *seen, unsigned n,
+			      uint64_t max_bytes, unsigned *files)
+{
+	unsigned total = check_file(path, seen, n, max_bytes);
+	*files = 1;
+	for (unsigned i = 1;; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "anomalies.log.%u", i);
+		char *p = path_in(dir, name);
+		bool there = exists(p);
+		if (there) {
+			total += check_file(p, seen, n, max_bytes);
+			(*files)++;
+		}
+		free(p);
+		if (!there)
+			return total;
+	}
+}
+
 Test(outputs, anomaly_log_rotation_keeps_every_line_once)
 {
 	char *dir = make_tmpdir();
@@ -413,22 +435,8 @@ Test(outputs, anomaly_log_rotation_keeps_every_line_once)
 	const uint64_t rotations = st->rotations;
 	anomaly_log__close(l);
 
-	unsigned *seen = calloc(n, sizeof(*seen));
-	unsigned total = check_file(path, seen, n, max);
-	unsigned files = 1;
-	for (unsigned i = 1;; i++) {
-		char name[64];
-		snprintf(name, sizeof(name), "anomalies.log.%u", i);
-		char *p = path_in(dir, name);
-		bool there = exists(p);
-		if (there) {
-			total += check_file(p, seen, n, max);
-			files++;
-		}
-		free(p);
-		if (!there)
-			break;
-	}
+	unsigned *seen = calloc(n, sizeof(*seen)), files;
+	unsigned total = check_rotated(dir, path, seen, n, max, &files);
 	cr_assert_eq(files, rotations + 1);
 	cr_assert_eq(total, n);
 	for (unsigned i = 0; i < n; i++)
@@ -468,19 +476,8 @@ Test(outputs, anomaly_log_batched_lines_rotate_whole_and_once)
 	cr_assert_leq(anomaly_log__stats(l)->lines, n);
 	cr_assert_geq(anomaly_log__stats(l)->lines, flushed_at);
 	anomaly_log__close(l); /* writes the rest */
-	unsigned *seen = calloc(n, sizeof(*seen));
-	unsigned total = check_file(path, seen, n, max);
-	for (unsigned i = 1;; i++) {
-		char name[64];
-		snprintf(name, sizeof(name), "anomalies.log.%u", i);
-		char *p = path_in(dir, name);
-		bool there = exists(p);
-		if (there)
-			total += check_file(p, seen, n, max);
-		free(p);
-		if (!there)
-			break;
-	}
+	unsigned *seen = calloc(n, sizeof(*seen)), files;
+	unsigned total = check_rotated(dir, path, seen, n, max, &files);
 	cr_assert_eq(total, n);
 	for (unsigned i = 0; i < n; i++)
 		cr_assert_eq(seen[i], 1, "line %u seen %u times", i, seen[i]);

@@ -76,12 +76,7 @@ static void run_one(const char *dir, const char *abs, bool piped, const char *th
 	}
 	e2e_argv_add(&a, "-o");
 	e2e_argv_add(&a, flows);
-	e2e_argv_add(&a, "--print");
-	e2e_argv_add(&a, "none");
-	e2e_argv_add(&a, "-q");
-	e2e_argv_addf(&a, "--map=%s/no-such-map.json", dir);
-	e2e_argv_addf(&a, "--log=%s/anomalies.log", dir);
-	e2e_argv_addf(&a, "--report=%s/report.txt", dir);
+	e2e_argv_quiet_outputs(&a, dir);
 
 	if (piped) {
 		unlink(fifo);
@@ -241,12 +236,7 @@ static void stdin_refused(const char *in_path, const char *expect)
 	e2e_argv_add(&a, bin);
 	e2e_argv_add(&a, "-r");
 	e2e_argv_add(&a, "-");
-	e2e_argv_add(&a, "-q");
-	e2e_argv_add(&a, "--print");
-	e2e_argv_add(&a, "none");
-	e2e_argv_addf(&a, "--map=%s/no-such-map.json", dir);
-	e2e_argv_addf(&a, "--log=%s/anomalies.log", dir);
-	e2e_argv_addf(&a, "--report=%s/report.txt", dir);
+	e2e_argv_quiet_outputs(&a, dir);
 	pid_t pid;
 	struct e2e_proc p;
 	cr_assert_eq(e2e_spawn_in(a.v, dir, in_path, NULL, errp, &pid), 0);

@@ -2,6 +2,7 @@
 #include "svcsensor/pcapscan.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,18 @@ static int remap(struct pcapscan_cursor *c, const struct pcapscan_file *f)
 	return 0;
 }
 
+static void end_file(struct pcapscan_cursor *c, int rc);
+
+/* Map the window for the record at c->off; a failure ends the file (reported). */
+static void move_window(struct pcapscan_cursor *c, const struct pcapscan_file *f)
+{
+	int rc = remap(c, f);
+	if (rc) {
+		svc_err("%s: cannot map: %s", f->path, strerror(-rc));
+		end_file(c, rc);
+	}
+}
+
 /* The walk of the current file is over: rc 0 (read to its end, or stopped) or the error
  * that ended it (already reported by worker 0). */
 static void end_file(struct pcapscan_cursor *c, int rc)
@@ -231,12 +244,22 @@ static void end_file(struct pcapscan_cursor *c, int rc)
 	c->file_open = false;
 }
 
+/* The record at c->off is damaged: say so (file, record number, libpcap's words) and end
+ * the file with what was read before it kept. */
 static void record_error(struct pcapscan_cursor *c, const struct pcapscan_file *f,
-			 const char *why)
+			 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void record_error(struct pcapscan_cursor *c, const struct pcapscan_file *f,
+			 const char *fmt, ...)
 {
+	char why[160];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
 	svc_err("%s: record %llu: %s (%llu records read before it are kept)", f->path,
 		(unsigned long long)c->record + 1, why, (unsigned long long)c->record);
 	c->st.truncated = true;
+	end_file(c, -EIO);
 }
 
 static void progress(struct pcapscan_cursor *c, const struct pcapscan_file *f)
@@ -252,7 +275,6 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 {
 	const struct pcapscan *s = c->s;
 	unsigned n = 0, walked = 0;
-	char why[160];
 
 	if (c->done)
 		return -1;
@@ -296,21 +318,15 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 		if (left < REC_HDR) {
 			if (n)
 				break;
-			snprintf(why, sizeof(why),
-				 "truncated dump file; tried to read %u header bytes, only got %llu",
-				 REC_HDR, (unsigned long long)left);
-			record_error(c, f, why);
-			end_file(c, -EIO);
+			record_error(c, f,
+				     "truncated dump file; tried to read %u header bytes, only got %llu",
+				     REC_HDR, (unsigned long long)left);
 			continue;
 		}
 		if (!c->win || c->off < win_off || c->off + REC_HDR > win_end) {
 			if (n)
 				break;
-			int rc = remap(c, f);
-			if (rc) {
-				svc_err("%s: cannot map: %s", f->path, strerror(-rc));
-				end_file(c, rc);
-			}
+			move_window(c, f);
 			continue;
 		}
 
@@ -326,11 +342,8 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 		if (caplen > MAX_CAPLEN) {
 			if (n)
 				break;
-			snprintf(why, sizeof(why),
-				 "invalid packet capture length %u, bigger than snaplen of %u",
-				 caplen, f->snapshot);
-			record_error(c, f, why);
-			end_file(c, -EIO);
+			record_error(c, f, "invalid packet capture length %u, bigger than snaplen of %u",
+				     caplen, f->snapshot);
 			continue;
 		}
 		if (caplen > left - REC_HDR) {
@@ -338,21 +351,15 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 				break;
 			uint64_t got = left - REC_HDR;
 			uint32_t tried = caplen > f->snapshot && got < f->snapshot ? f->snapshot : caplen;
-			snprintf(why, sizeof(why),
-				 "truncated dump file; tried to read %u captured bytes, only got %llu",
-				 tried, (unsigned long long)got);
-			record_error(c, f, why);
-			end_file(c, -EIO);
+			record_error(c, f,
+				     "truncated dump file; tried to read %u captured bytes, only got %llu",
+				     tried, (unsigned long long)got);
 			continue;
 		}
 		if (c->off + REC_HDR + caplen > win_end) {
 			if (n)
 				break;
-			int rc = remap(c, f);
-			if (rc) {
-				svc_err("%s: cannot map: %s", f->path, strerror(-rc));
-				end_file(c, rc);
-			}
+			move_window(c, f);
 			continue;
 		}
 
