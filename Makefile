@@ -10,7 +10,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS     = libndpi liburcu-cds liburcu libpcap jansson
+PKGS     = libndpi liburcu-cds liburcu libpcap jansson yajl
 # nDPI's headers are not -Wextra clean: include them as system headers.
 PKG_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is already present.
 set -eu
 PKGS="build-essential pkg-config clang llvm libndpi-dev libndpi-bin liburcu-dev libpcap-dev
-libjansson-dev libcsv-dev libbpf-dev bpftool libcriterion-dev python3 python3-scapy tcpreplay iproute2
+libjansson-dev libyajl-dev libcsv-dev libbpf-dev bpftool libcriterion-dev python3 python3-scapy tcpreplay iproute2
 ethtool libclang-rt-14-dev time python3-cryptography"
 missing=""
 for p in $PKGS; do

@@ -541,7 +541,7 @@ struct corrupt_case {
 };
 
 static const struct corrupt_case corrupt_cases[] = {
-    {"", ":1:0: '[' or '{' expected near end of file"},
+    {"", "empty file: not a service map"},
     {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {\"b\": {\"DNS\": "
      "{\"flows\": 1",
      ":1:"},
@@ -593,6 +593,21 @@ static const struct corrupt_case corrupt_cases[] = {
      "bad destination key"},
     {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {\"b\": {\"\": {}}}}}",
      "bad application name"},
+    /* duplicates at every level (the map is built while it is read: each one is refused) */
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {}, \"a\": {}}}",
+     "sources: duplicate source key \"a\""},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {\"b\": {}, \"b\": {}}}}",
+     "sources[\"a\"]: duplicate destination key \"b\""},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {\"b\": {\"DNS\": {}, "
+     "\"DNS\": {}}}}}",
+     "sources[\"a\"][\"b\"]: duplicate application name \"DNS\""},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\": {\"b\": {\"DNS\": "
+     "{\"flows\": 1, \"flows\": 2}}}}}",
+     "duplicate member \"flows\""},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"a\\u0000b\": {}}}",
+     "contains a NUL character"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {}} {}", ":1:"},
+    {"{\"format\": \"svcsensor-map\", \"version\": 1, \"sources\": {\"\xff\": {}}}", ":1:"},
 };
 
 Test(service_map, corrupt_files_are_rejected_with_one_clear_line)

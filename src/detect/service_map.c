@@ -65,7 +65,6 @@
 #include <urcu.h> /* memb flavour: rcu_dereference, rcu_xchg_pointer, synchronize_rcu */
 
 #include "svcsensor/service_map.h"
-#include "svcsensor/json_util.h"
 #include "svcsensor/tsan.h"
 
 #include <arpa/inet.h>
@@ -83,7 +82,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
+#include <yajl/yajl_parse.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SVC_ASAN 1
@@ -106,7 +105,7 @@
 #define MAP_FORMAT "svcsensor-map"
 #define MAP_VERSION 1
 #define NAME_MAX_LEN 255		  /* host keys and application names */
-#define COUNTER_MAX ((uint64_t)INT64_MAX) /* what JSON readers (jansson) take back */
+#define COUNTER_MAX ((uint64_t)INT64_MAX) /* what JSON readers (yajl, jansson) take back */
 #define INDEX_MIN_CAP 16		  /* slots of a new map's indexes */
 #define INDEX_LOAD_NUM 7		  /* an index is at most 7/10 full */
 #define INDEX_LOAD_DEN 10
@@ -673,22 +672,27 @@ struct svcmap *svcmap__new(void)
 	return map_new_sized(0, 0);
 }
 
+static void free_retired(struct svcmap *m)
+{
+	struct index *ix, *ixnext;
+	for (ix = m->retired_ix; ix; ix = ixnext) {
+		ixnext = ix->retired_next;
+		index_free(ix);
+	}
+	m->retired_ix = NULL;
+}
+
 /* Plain frees, no other thread involved: the arena's blocks (every node), the three live
  * indexes and the retired ones. */
 void svcmap__free(struct svcmap *m)
 {
-	struct index *ix, *ixnext;
-
 	if (!m)
 		return;
 	arena_free(&m->arena);
 	index_free(m->pair_ix);
 	index_free(m->src_ix);
 	index_free(m->name_ix);
-	for (ix = m->retired_ix; ix; ix = ixnext) {
-		ixnext = ix->retired_next;
-		index_free(ix);
-	}
+	free_retired(m);
 	free(m);
 }
 
@@ -1288,49 +1292,6 @@ static void load_err(const char *path, const char *where, const char *fmt, ...)
 		svc_err("%s: %s", path, reason);
 }
 
-static int load_counters(const char *path, const char *where, const json_t *obj,
-			 struct svcmap_counters *c)
-{
-	static const char *const names[] = {"flows", "bytes", "first_seen_ms", "last_seen_ms"};
-	uint64_t *fields[] = {&c->flows, &c->bytes, &c->first_ms, &c->last_ms};
-	const char *k;
-	json_t *v;
-
-	memset(c, 0, sizeof(*c));
-	json_object_foreach((json_t *)obj, k, v)
-	{
-		size_t i;
-		for (i = 0; i < SVC_ARRAY_LEN(names); i++)
-			if (strcmp(k, names[i]) == 0)
-				break;
-		if (i == SVC_ARRAY_LEN(names)) {
-			load_err(path, where,
-				 "unknown member \"%s\" (expected flows, bytes, first_seen_ms, "
-				 "last_seen_ms)",
-				 k);
-			return -EINVAL;
-		}
-		if (!json_is_integer(v)) {
-			load_err(path, where, "%s: expected a non-negative integer, got %s", k,
-				 json_util__kind(v));
-			return -EINVAL;
-		}
-		if (json_integer_value(v) < 0) {
-			load_err(path, where, "%s: expected a non-negative integer, got %lld", k,
-				 (long long)json_integer_value(v));
-			return -EINVAL;
-		}
-		*fields[i] = (uint64_t)json_integer_value(v);
-	}
-	if (c->first_ms && c->last_ms && c->first_ms > c->last_ms) {
-		load_err(path, where,
-			 "first_seen_ms (%" PRIu64 ") is after last_seen_ms (%" PRIu64 ")",
-			 c->first_ms, c->last_ms);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int check_name(const char *path, const char *where, const char *what, const char *name)
 {
 	if (name_ok(name))
@@ -1340,92 +1301,384 @@ static int check_name(const char *path, const char *where, const char *what, con
 	return -EINVAL;
 }
 
-/* Count sources and pairs, to size the hash tables before building. */
-static void count_sources(const json_t *sources, size_t *n_src, size_t *n_pairs)
+/* The file is parsed as a stream (yajl) and the map built as the parser goes: no document
+ * tree is held, so loading takes about the map's own memory and a fraction of the time
+ * (an 18 MB map: jansson's tree peaked at ~120 MB; a 4.5 MB map loaded in 190 ms before).
+ * Every check of the format stays: each message names the JSON path and the reason. */
+enum level { L_DOC, L_TOP, L_SOURCES, L_DSTS, L_APPS, L_COUNTERS };
+#define KEY_BUF (NAME_MAX_LEN + 2)
+enum top_member { T_NONE, T_FORMAT, T_VERSION, T_SOURCES };
+enum kind { K_OBJECT, K_ARRAY, K_STRING, K_INTEGER, K_REAL, K_TRUE, K_FALSE, K_NULL };
+
+static const char *const kind_name[] = {"an object",   "an array",	 "a string", "an integer",
+					"a real number", "true", "false",	 "null"};
+
+struct map_loader {
+	const char *path;
+	struct svcmap *m;
+	enum level level;
+	enum top_member top; /* the top-level member whose value comes next */
+	bool have_format, have_version, have_sources;
+	char sk[KEY_BUF], dk[KEY_BUF], ak[KEY_BUF]; /* a longer key is cut, then refused */
+	struct jpath w1, w2, w3; /* sources["s"], ...["d"], ...["a"] */
+	struct svc_pair *pair;
+	struct svcmap_counters c;
+	int counter;	       /* index in counter_names of the member whose value comes next */
+	unsigned seen_counters; /* bit i: counter_names[i] given */
+	int err;	       /* reported already: the parse stops */
+};
+
+static const char *const counter_names[] = {"flows", "bytes", "first_seen_ms", "last_seen_ms"};
+
+/* A key as a C string (a longer one is cut, then refused by check_name). */
+static void key_copy(char *out, size_t size, const unsigned char *k, size_t len)
 {
-	const char *k;
-	json_t *v;
-	*n_src = json_object_size(sources);
-	*n_pairs = 0;
-	json_object_foreach((json_t *)sources, k, v) *n_pairs +=
-	    json_is_object(v) ? json_object_size(v) : 0;
+	if (len >= size)
+		len = size - 1;
+	memcpy(out, k, len);
+	out[len] = '\0';
 }
 
-static int load_sources(const char *path, struct svcmap *m, const json_t *sources)
+/* A host key or application name into out, checked (a NUL byte, "\u0000", is refused too:
+ * the name would be cut). 0 or -EINVAL after one line. */
+static int name_key(struct map_loader *ld, char *out, const unsigned char *k, size_t len,
+		    const char *where, const char *what)
 {
-	const char *sk, *dk, *ak;
-	json_t *sv, *dv, *av;
-	struct jpath w1 = {{0}}, w2 = {{0}}, w3 = {{0}};
-	struct svc_pair *p;
+	key_copy(out, KEY_BUF, k, len);
+	if (memchr(k, '\0', len)) {
+		load_err(ld->path, where, "bad %s \"%s\\u0000...\": contains a NUL character",
+			 what, out);
+		return -EINVAL;
+	}
+	return check_name(ld->path, where, what, out);
+}
+
+static int stop(struct map_loader *ld, int err)
+{
+	ld->err = err;
+	return 0; /* yajl: cancel the parse */
+}
+
+/* A value of the given kind where the level expects one (K_OBJECT also opens it). */
+static int on_value(struct map_loader *ld, enum kind k, const char *str, size_t slen,
+		    long long num)
+{
+	switch (ld->level) {
+	case L_DOC:
+		if (k != K_OBJECT) {
+			load_err(ld->path, NULL, "expected a JSON object at the top level, got %s",
+				 kind_name[k]);
+			return stop(ld, -EINVAL);
+		}
+		ld->level = L_TOP;
+		return 1;
+	case L_TOP:
+		if (ld->top == T_FORMAT) {
+			if (k != K_STRING || slen != strlen(MAP_FORMAT) ||
+			    memcmp(str, MAP_FORMAT, slen) != 0) {
+				if (k == K_STRING)
+					load_err(ld->path, "format", "expected \"%s\", got \"%.*s\"",
+						 MAP_FORMAT, (int)(slen > 64 ? 64 : slen), str);
+				else
+					load_err(ld->path, "format", "expected \"%s\", got %s",
+						 MAP_FORMAT, kind_name[k]);
+				return stop(ld, -EINVAL);
+			}
+		} else if (ld->top == T_VERSION) {
+			if (k != K_INTEGER) {
+				load_err(ld->path, "version", "expected an integer, got %s",
+					 kind_name[k]);
+				return stop(ld, -EINVAL);
+			}
+			if (num != MAP_VERSION) {
+				load_err(ld->path, "version",
+					 "unsupported version %lld (this build reads version %d)", num,
+					 MAP_VERSION);
+				return stop(ld, -EINVAL);
+			}
+		} else {
+			if (k != K_OBJECT) {
+				load_err(ld->path, "sources",
+					 "expected an object of source keys, got %s", kind_name[k]);
+				return stop(ld, -EINVAL);
+			}
+			ld->level = L_SOURCES;
+		}
+		ld->top = T_NONE;
+		return 1;
+	case L_SOURCES:
+		if (k != K_OBJECT) {
+			load_err(ld->path, ld->w1.buf, "expected an object of destinations, got %s",
+				 kind_name[k]);
+			return stop(ld, -EINVAL);
+		}
+		ld->level = L_DSTS;
+		return 1;
+	case L_DSTS:
+		if (k != K_OBJECT) {
+			load_err(ld->path, ld->w2.buf, "expected an object of applications, got %s",
+				 kind_name[k]);
+			return stop(ld, -EINVAL);
+		}
+		ld->level = L_APPS;
+		return 1;
+	case L_APPS:
+		if (k != K_OBJECT) {
+			load_err(ld->path, ld->w3.buf,
+				 "expected an object of counters {\"flows\", \"bytes\", "
+				 "\"first_seen_ms\", \"last_seen_ms\"}, got %s",
+				 kind_name[k]);
+			return stop(ld, -EINVAL);
+		}
+		memset(&ld->c, 0, sizeof(ld->c));
+		ld->seen_counters = 0;
+		ld->level = L_COUNTERS;
+		return 1;
+	case L_COUNTERS: {
+		const char *name = counter_names[ld->counter];
+		uint64_t *fields[] = {&ld->c.flows, &ld->c.bytes, &ld->c.first_ms, &ld->c.last_ms};
+		if (k != K_INTEGER) {
+			load_err(ld->path, ld->w3.buf, "%s: expected a non-negative integer, got %s",
+				 name, kind_name[k]);
+			return stop(ld, -EINVAL);
+		}
+		if (num < 0) {
+			load_err(ld->path, ld->w3.buf,
+				 "%s: expected a non-negative integer, got %lld", name, num);
+			return stop(ld, -EINVAL);
+		}
+		*fields[ld->counter] = (uint64_t)num;
+		return 1;
+	}
+	}
+	return 1;
+}
+
+static int on_key(void *ctx, const unsigned char *k, size_t len)
+{
+	struct map_loader *ld = ctx;
+	size_t n_before;
 	int err;
 
-	json_object_foreach((json_t *)sources, sk, sv)
-	{
-		jpath_member(&w1, "sources", sk);
-		if ((err = check_name(path, "sources", "source key", sk)) != 0)
-			return err;
-		if (!json_is_object(sv)) {
-			load_err(path, w1.buf, "expected an object of destinations, got %s",
-				 json_util__kind(sv));
-			return -EINVAL;
+	switch (ld->level) {
+	case L_TOP: {
+		char key[64];
+		bool *have = NULL;
+		key_copy(key, sizeof(key), k, len);
+		if (!strcmp(key, "format")) {
+			ld->top = T_FORMAT;
+			have = &ld->have_format;
+		} else if (!strcmp(key, "version")) {
+			ld->top = T_VERSION;
+			have = &ld->have_version;
+		} else if (!strcmp(key, "sources")) {
+			ld->top = T_SOURCES;
+			have = &ld->have_sources;
+		} else {
+			load_err(ld->path, NULL,
+				 "unknown member \"%s\" (expected format, version, sources)", key);
+			return stop(ld, -EINVAL);
 		}
-		if ((err = get_entry(m, sk, NULL, NULL, NULL)) != 0)
-			return err;
-		json_object_foreach(sv, dk, dv)
-		{
-			jpath_member(&w2, w1.buf, dk);
-			if ((err = check_name(path, w1.buf, "destination key", dk)) != 0)
-				return err;
-			if (!json_is_object(dv)) {
-				load_err(path, w2.buf, "expected an object of applications, got %s",
-					 json_util__kind(dv));
-				return -EINVAL;
-			}
-			/* The pair's set sized once, next to the pair in the arena. */
-			if ((err = get_pair(m, sk, dk, &p)) != 0 ||
-			    (err = app_set_reserve(m, p, json_object_size(dv))) != 0)
-				return err;
-			json_object_foreach(dv, ak, av)
-			{
-				struct svcmap_counters c;
-				struct svc_app *a;
-				jpath_member(&w3, w2.buf, ak);
-				if ((err = check_name(path, w2.buf, "application name", ak)) != 0)
-					return err;
-				if (!json_is_object(av)) {
-					load_err(path, w3.buf,
-						 "expected an object of counters {\"flows\", "
-						 "\"bytes\", \"first_seen_ms\", \"last_seen_ms\"}, "
-						 "got %s",
-						 json_util__kind(av));
-					return -EINVAL;
-				}
-				if ((err = load_counters(path, w3.buf, av, &c)) != 0)
-					return err;
-				if ((err = get_app(m, p, ak, &a)) != 0)
-					return err;
-				counters_add(a, &c);
-			}
+		if (*have) {
+			load_err(ld->path, NULL, "duplicate member \"%s\"", key);
+			return stop(ld, -EINVAL);
+		}
+		*have = true;
+		return 1;
+	}
+	case L_SOURCES:
+		if ((err = name_key(ld, ld->sk, k, len, "sources", "source key")) != 0)
+			return stop(ld, err);
+		jpath_member(&ld->w1, "sources", ld->sk);
+		n_before = ld->m->n_sources;
+		if ((err = get_entry(ld->m, ld->sk, NULL, NULL, NULL)) != 0)
+			return stop(ld, err);
+		if (ld->m->n_sources == n_before) {
+			load_err(ld->path, "sources", "duplicate source key \"%s\"", ld->sk);
+			return stop(ld, -EINVAL);
+		}
+		return 1;
+	case L_DSTS:
+		if ((err = name_key(ld, ld->dk, k, len, ld->w1.buf, "destination key")) != 0)
+			return stop(ld, err);
+		jpath_member(&ld->w2, ld->w1.buf, ld->dk);
+		n_before = ld->m->n_pairs;
+		if ((err = get_pair(ld->m, ld->sk, ld->dk, &ld->pair)) != 0)
+			return stop(ld, err);
+		if (ld->m->n_pairs == n_before) {
+			load_err(ld->path, ld->w1.buf, "duplicate destination key \"%s\"", ld->dk);
+			return stop(ld, -EINVAL);
+		}
+		return 1;
+	case L_APPS:
+		if ((err = name_key(ld, ld->ak, k, len, ld->w2.buf, "application name")) != 0)
+			return stop(ld, err);
+		jpath_member(&ld->w3, ld->w2.buf, ld->ak);
+		return 1;
+	case L_COUNTERS: {
+		char key[64];
+		key_copy(key, sizeof(key), k, len);
+		for (ld->counter = 0; ld->counter < (int)SVC_ARRAY_LEN(counter_names); ld->counter++)
+			if (!strcmp(key, counter_names[ld->counter]))
+				break;
+		if (ld->counter == (int)SVC_ARRAY_LEN(counter_names)) {
+			load_err(ld->path, ld->w3.buf,
+				 "unknown member \"%s\" (expected flows, bytes, first_seen_ms, "
+				 "last_seen_ms)",
+				 key);
+			return stop(ld, -EINVAL);
+		}
+		if (ld->seen_counters & (1u << ld->counter)) {
+			load_err(ld->path, ld->w3.buf, "duplicate member \"%s\"", key);
+			return stop(ld, -EINVAL);
+		}
+		ld->seen_counters |= 1u << ld->counter;
+		return 1;
+	}
+	case L_DOC:
+		break;
+	}
+	return 1;
+}
+
+/* The end of an object: an application's counters are complete, or a level closes. */
+static int on_end_map(void *ctx)
+{
+	struct map_loader *ld = ctx;
+	struct svc_app *a;
+	size_t n_before;
+	int err;
+
+	switch (ld->level) {
+	case L_COUNTERS:
+		if (ld->c.first_ms && ld->c.last_ms && ld->c.first_ms > ld->c.last_ms) {
+			load_err(ld->path, ld->w3.buf,
+				 "first_seen_ms (%" PRIu64 ") is after last_seen_ms (%" PRIu64 ")",
+				 ld->c.first_ms, ld->c.last_ms);
+			return stop(ld, -EINVAL);
+		}
+		n_before = ld->m->n_entries;
+		if ((err = get_app(ld->m, ld->pair, ld->ak, &a)) != 0)
+			return stop(ld, err);
+		if (ld->m->n_entries == n_before) {
+			load_err(ld->path, ld->w2.buf, "duplicate application name \"%s\"", ld->ak);
+			return stop(ld, -EINVAL);
+		}
+		counters_add(a, &ld->c);
+		ld->level = L_APPS;
+		return 1;
+	case L_APPS:
+		ld->level = L_DSTS;
+		return 1;
+	case L_DSTS:
+		ld->level = L_SOURCES;
+		return 1;
+	case L_SOURCES:
+		ld->level = L_TOP;
+		return 1;
+	case L_TOP:
+		ld->level = L_DOC;
+		return 1;
+	case L_DOC:
+		break;
+	}
+	return 1;
+}
+
+static int on_start_map(void *ctx)
+{
+	return on_value(ctx, K_OBJECT, NULL, 0, 0);
+}
+
+static int on_start_array(void *ctx)
+{
+	return on_value(ctx, K_ARRAY, NULL, 0, 0); /* never a valid value here: it stops */
+}
+
+static int on_null(void *ctx)
+{
+	return on_value(ctx, K_NULL, NULL, 0, 0);
+}
+
+static int on_bool(void *ctx, int b)
+{
+	return on_value(ctx, b ? K_TRUE : K_FALSE, NULL, 0, 0);
+}
+
+static int on_integer(void *ctx, long long v)
+{
+	return on_value(ctx, K_INTEGER, NULL, 0, v);
+}
+
+static int on_double(void *ctx, double v)
+{
+	(void)v;
+	return on_value(ctx, K_REAL, NULL, 0, 0);
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t len)
+{
+	return on_value(ctx, K_STRING, (const char *)s, len, 0);
+}
+
+static const yajl_callbacks map_callbacks = {
+    .yajl_null = on_null,
+    .yajl_boolean = on_bool,
+    .yajl_integer = on_integer,
+    .yajl_double = on_double,
+    .yajl_string = on_string,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_key,
+    .yajl_end_map = on_end_map,
+    .yajl_start_array = on_start_array,
+};
+
+/* Line and column (1-based line, 0-based column, as jansson counted) of byte `at` of the
+ * chunk, given where the chunk starts. */
+static void position(const unsigned char *chunk, size_t at, unsigned *line, unsigned *col)
+{
+	for (size_t i = 0; i < at; i++) {
+		if (chunk[i] == '\n') {
+			(*line)++;
+			*col = 0;
+		} else {
+			(*col)++;
 		}
 	}
-	return 0;
+}
+
+/* yajl's own words, one line: "parse error: premature EOF", "lexical error: invalid char in
+ * json text", ... (its verbose form adds the text around the error on more lines). */
+static void syntax_err(const char *path, yajl_handle h, const unsigned char *chunk, size_t len,
+		       unsigned line, unsigned col)
+{
+	unsigned char *msg = yajl_get_error(h, 0, chunk, len);
+	char text[160];
+	size_t at = yajl_get_bytes_consumed(h);
+	snprintf(text, sizeof(text), "%s", msg ? (const char *)msg : "syntax error");
+	text[strcspn(text, "\n")] = '\0';
+	if (at > len)
+		at = len;
+	position(chunk, at, &line, &col);
+	svc_err("%s:%u:%u: %s", path, line, col, text);
+	if (msg)
+		yajl_free_error(h, msg);
 }
 
 struct svcmap *svcmap__load(const char *path, bool *missing)
 {
-	struct svcmap *m = NULL;
-	json_t *root = NULL, *sources = NULL, *v;
-	json_error_t jerr;
+	struct map_loader ld = {.path = path, .level = L_DOC};
+	unsigned char buf[64 * 1024];
+	unsigned line = 1, col = 0;
 	struct stat st;
-	const char *k;
-	size_t n_src, n_pairs;
-	FILE *f;
-	int err = -EINVAL;
+	yajl_handle h = NULL;
+	bool any = false;
+	int fd, err = 0;
 
 	if (missing)
 		*missing = false;
-	f = fopen(path, "re");
-	if (!f) {
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		if (errno == ENOENT && missing) {
 			*missing = true;
 			return NULL;
@@ -1433,92 +1686,69 @@ struct svcmap *svcmap__load(const char *path, bool *missing)
 		svc_err("%s: cannot open: %s", path, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		svc_err("%s: not a regular file", path);
-		fclose(f);
+		close(fd);
 		return NULL;
 	}
-	root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-	fclose(f);
-	if (!root) {
-		if (jerr.line > 0)
-			svc_err("%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-		else
-			svc_err("%s: %s", path, jerr.text);
-		return NULL;
+	ld.m = svcmap__new();
+	h = ld.m ? yajl_alloc(&map_callbacks, NULL, &ld) : NULL;
+	if (!h) {
+		load_err(path, NULL, "out of memory");
+		err = -ENOMEM;
+		goto out;
 	}
-	if (!json_is_object(root)) {
-		load_err(path, NULL, "expected a JSON object at the top level, got %s",
-			 json_util__kind(root));
-		goto cleanup;
-	}
-	json_object_foreach(root, k, v)
-	{
-		if (strcmp(k, "format") == 0) {
-			if (!json_is_string(v) || strcmp(json_string_value(v), MAP_FORMAT) != 0) {
-				load_err(path, "format", "expected \"%s\", got %s%s%s", MAP_FORMAT,
-					 json_is_string(v) ? "\"" : "",
-					 json_is_string(v) ? json_string_value(v)
-							   : json_util__kind(v),
-					 json_is_string(v) ? "\"" : "");
-				goto cleanup;
-			}
-		} else if (strcmp(k, "version") == 0) {
-			if (!json_is_integer(v)) {
-				load_err(path, "version", "expected an integer, got %s",
-					 json_util__kind(v));
-				goto cleanup;
-			}
-			if (json_integer_value(v) != MAP_VERSION) {
-				load_err(path, "version",
-					 "unsupported version %lld (this build reads version %d)",
-					 (long long)json_integer_value(v), MAP_VERSION);
-				goto cleanup;
-			}
-		} else if (strcmp(k, "sources") == 0) {
-			if (!json_is_object(v)) {
-				load_err(path, "sources",
-					 "expected an object of source keys, got %s",
-					 json_util__kind(v));
-				goto cleanup;
-			}
-			sources = v;
-		} else {
-			load_err(path, NULL,
-				 "unknown member \"%s\" (expected format, version, sources)", k);
-			goto cleanup;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			svc_err("%s: cannot read: %s", path, strerror(errno));
+			err = -errno;
+			goto out;
 		}
+		yajl_status ys = n ? yajl_parse(h, buf, (size_t)n) : yajl_complete_parse(h);
+		if (ys == yajl_status_client_canceled) {
+			err = ld.err; /* said already */
+			goto out;
+		}
+		if (ys != yajl_status_ok) {
+			if (!n && !any)
+				load_err(path, NULL, "empty file: not a service map");
+			else
+				syntax_err(path, h, buf, n ? (size_t)n : 0, line, col);
+			err = -EINVAL;
+			goto out;
+		}
+		if (!n)
+			break;
+		any = true;
+		position(buf, (size_t)n, &line, &col);
 	}
-	if (!json_object_get(root, "format")) {
+	if (!ld.have_format) {
 		load_err(path, NULL, "no \"format\": \"%s\" member: not a service map file",
 			 MAP_FORMAT);
-		goto cleanup;
-	}
-	if (!json_object_get(root, "version")) {
+		err = -EINVAL;
+	} else if (!ld.have_version) {
 		load_err(path, NULL, "no \"version\" member");
-		goto cleanup;
-	}
-	if (!sources) {
+		err = -EINVAL;
+	} else if (!ld.have_sources) {
 		load_err(path, NULL, "no \"sources\" member");
-		goto cleanup;
+		err = -EINVAL;
 	}
-
-	count_sources(sources, &n_src, &n_pairs);
-	m = map_new_sized(n_src, n_pairs);
-	if (!m) {
+out:
+	if (err == -ENOMEM && !ld.err)
 		load_err(path, NULL, "out of memory");
-		goto cleanup;
+	if (h)
+		yajl_free(h);
+	close(fd);
+	if (err) {
+		svcmap__free(ld.m);
+		return NULL;
 	}
-	err = load_sources(path, m, sources);
-	if (err == -ENOMEM)
-		load_err(path, NULL, "out of memory");
-cleanup:
-	json_decref(root);
-	if (err && m) {
-		svcmap__free(m);
-		m = NULL;
-	}
-	return err ? NULL : m;
+	/* Nobody reads this map yet: the indexes it outgrew while loading can go now. */
+	free_retired(ld.m);
+	return ld.m;
 }
 
 /* ---- publication --------------------------------------------------------------------------- */
