@@ -10,6 +10,8 @@
 #   build-fuzz/fuzz_pcapscan  the mapped pcap walk on whole capture files, checked against
 #                             libpcap reading the same bytes; seeds: every shipped classic
 #                             pcap (build-fuzz/seeds-pcap, corpus build-fuzz/corpus-pcap)
+#   build-fuzz/fuzz_map       the service map loader on map files; an accepted map must save
+#                             and load back the same (build-fuzz/seeds-map, corpus-map)
 # Any crashing input goes to build-fuzz/crash-*. Exits non-zero when a build fails or a
 # fuzzer finds a crash. Reproduce with: build-fuzz/fuzz_decode build-fuzz/crash-<hash>
 set -euo pipefail
@@ -40,6 +42,17 @@ PCAP_FLAGS=$(pkg-config --cflags --libs libpcap 2>/dev/null || echo -lpcap)
 	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-Iinclude $URCU_CFLAGS tests/fuzz/fuzz_pcapscan.c src/capture/pcapscan.c src/decode.c \
 	src/common.c $PCAP_FLAGS -o "$OUT/fuzz_pcapscan"
+# shellcheck disable=SC2086
+"$CLANG" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
+	-Iinclude $(pkg-config --cflags liburcu yajl) tests/fuzz/fuzz_map.c \
+	src/detect/service_map.c src/common.c src/flow/flow.c $(pkg-config --libs liburcu yajl) \
+	-o "$OUT/fuzz_map"
+mkdir -p "$OUT/seeds-map" "$OUT/corpus-map"
+printf '%s' '{"format": "svcsensor-map", "version": 1, "sources": {"10.42.0.130": {"10.42.0.1":
+ {"DNS": {"flows": 20, "bytes": 3495, "first_seen_ms": 1768075202521, "last_seen_ms":
+ 1768078669618}}, "remote": {"TLS.YouTube": {"flows": 41, "bytes": 512345}, "QUIC": {}}},
+ "fd00::1": {"remote": {"NTP": {"last_seen_ms": 7}}}}}' >"$OUT/seeds-map/small.json"
 mkdir -p "$OUT/seeds-pcap" "$OUT/corpus-pcap"
 cp pcaps/*.pcap pcaps/edge/*.pcap pcaps/malformed/*.pcap "$OUT/seeds-pcap/" 2>/dev/null || true
 
@@ -170,4 +183,12 @@ if [ "$rc" -ne 0 ]; then
 	echo "svcsensor: fuzz: fuzz_pcapscan failed (exit $rc); see $OUT/crash-* / $OUT/leak-* / $OUT/timeout-*" >&2
 	exit "$rc"
 fi
-echo "svcsensor: fuzz: no crash in 2 x ${FUZZ_SECONDS}s" >&2
+echo "svcsensor: fuzz: running build-fuzz/fuzz_map for ${FUZZ_SECONDS}s" >&2
+"$OUT/fuzz_map" -max_total_time="$FUZZ_SECONDS" -max_len=16384 -timeout=10 \
+	-close_fd_mask=2 -artifact_prefix="$OUT/" -print_final_stats=1 \
+	"$OUT/corpus-map" "$OUT/seeds-map" || rc=$?
+if [ "$rc" -ne 0 ]; then
+	echo "svcsensor: fuzz: fuzz_map failed (exit $rc); see $OUT/crash-* / $OUT/leak-* / $OUT/timeout-*" >&2
+	exit "$rc"
+fi
+echo "svcsensor: fuzz: no crash in 3 x ${FUZZ_SECONDS}s" >&2
