@@ -906,3 +906,40 @@ Test(outputs, report_save_failure_keeps_nothing_half_written, .init = cr_redirec
 	cr_assert_eq(report__save(r, "/nonexistent-dir/report.txt"), -ENOENT);
 	report__free(r);
 }
+
+/* The JSON report escapes what JSON needs escaped (quote, backslash, control bytes), so any
+ * name reads back as it was. */
+Test(outputs, report_json_escapes_names)
+{
+	static const char *const apps[] = {"plain", "quo\"te", "back\\slash", "ctl\x01\x1f"};
+	struct report *r = report__new();
+	cr_assert_not_null(r);
+	for (size_t i = 0; i < sizeof(apps) / sizeof(*apps); i++)
+		cr_assert_eq(report__add(r, VERDICT_NONE, "10.42.0.130", "remote", apps[i], 10,
+					 1000 + i),
+			     0);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	cr_assert_eq(report__write_json(r, m), 0);
+	fclose(m);
+	json_error_t err;
+	json_t *root = json_loads(text, 0, &err);
+	cr_assert_not_null(root, "%s in:\n%s", err.text, text);
+	json_t *got = json_object_get(
+	    json_array_get(
+		json_object_get(
+		    json_array_get(
+			json_object_get(json_array_get(json_object_get(root, "verdicts"), 0),
+					"sources"),
+			0),
+		    "destinations"),
+		0),
+	    "apps");
+	cr_assert_eq(json_array_size(got), sizeof(apps) / sizeof(*apps));
+	for (size_t i = 0; i < sizeof(apps) / sizeof(*apps); i++)
+		cr_assert_str_eq(json_string_value(json_array_get(got, i)), apps[i]);
+	json_decref(root);
+	free(text);
+	report__free(r);
+}
