@@ -12,13 +12,16 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "e2e_util.h"
+#include "svcsensor/pcapscan.h"
 
 TestSuite(readers, .timeout = 120);
 
@@ -53,10 +56,15 @@ struct run {
 	char *err;
 };
 
-/* One run: -r FILE (piped: -r - with FILE behind a FIFO) in dir, extra args appended. */
-static void run_one(const char *dir, const char *abs, bool piped, const char *threads,
+/* How the capture reaches svcsensor. */
+enum input { BY_NAME, STDIN_PIPE, NAMED_PIPE };
+
+/* One run in dir: -r FILE, or FILE behind a FIFO given as -r - (standard input) or by its
+ * path. */
+static void run_one(const char *dir, const char *abs, enum input how, const char *threads,
 		    const char *filter, struct run *r)
 {
+	bool piped = how != BY_NAME;
 	struct e2e_argv a = {0};
 	char *flows = e2e_path(dir, piped ? "pipe.csv" : "file.csv");
 	char *errp = e2e_path(dir, piped ? "pipe.err" : "file.err");
@@ -67,7 +75,7 @@ static void run_one(const char *dir, const char *abs, bool piped, const char *th
 
 	e2e_argv_add(&a, bin);
 	e2e_argv_add(&a, "-r");
-	e2e_argv_add(&a, piped ? "-" : abs);
+	e2e_argv_add(&a, how == BY_NAME ? abs : how == STDIN_PIPE ? "-" : fifo);
 	e2e_argv_add(&a, "-t");
 	e2e_argv_add(&a, threads);
 	if (filter) {
@@ -79,12 +87,13 @@ static void run_one(const char *dir, const char *abs, bool piped, const char *th
 	e2e_argv_quiet_outputs(&a, dir);
 
 	if (piped) {
+		signal(SIGPIPE, SIG_IGN); /* svcsensor may close a damaged capture early */
 		unlink(fifo);
 		cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo %s: %s", fifo, strerror(errno));
 		cr_assert_eq(pthread_create(&fd.thread, NULL, feed, &fd), 0);
 	}
 	pid_t pid;
-	int rc = e2e_spawn_in(a.v, dir, piped ? fifo : NULL, NULL, errp, &pid);
+	int rc = e2e_spawn_in(a.v, dir, how == STDIN_PIPE ? fifo : NULL, NULL, errp, &pid);
 	cr_assert_eq(rc, 0, "cannot start svcsensor: %s", strerror(-rc));
 	rc = e2e_wait(pid, RUN_TIMEOUT_MS, &r->p);
 	cr_assert_eq(rc, 0, "waitpid: %s", strerror(-rc));
@@ -136,15 +145,15 @@ static char *line_with(const char *err, const char *what, const char *name)
 	return l;
 }
 
-static void same(const char *rel, const char *threads, const char *filter)
+static void same_as(const char *rel, const char *threads, const char *filter, enum input how)
 {
 	char *abs = e2e_abspath(rel);
 	cr_assert_not_null(abs, "%s not found (the suite runs from the repository root)", rel);
 	char *dir = e2e_mkdtemp("readers");
 	cr_assert_not_null(dir, "mkdtemp: %s", strerror(errno));
 	struct run file, pipe;
-	run_one(dir, abs, false, threads, filter, &file);
-	run_one(dir, abs, true, threads, filter, &pipe);
+	run_one(dir, abs, BY_NAME, threads, filter, &file);
+	run_one(dir, abs, how, threads, filter, &pipe);
 
 	cr_expect_eq(file.p.status, pipe.p.status, "%s -t %s: exit %d by name, %d through a pipe\n"
 		     "file:\n%s\npipe:\n%s", rel, threads, file.p.status, pipe.p.status, file.err,
@@ -162,8 +171,10 @@ static void same(const char *rel, const char *threads, const char *filter)
 	cr_expect(*fl && !strcmp(fl, pl), "%s: input counters differ:\n  file: %s\n  pipe: %s", rel,
 		  fl, pl);
 	/* a damaged file: the same reason, with the same record number */
-	char *fr = line_with(file.err, ": record ", abs), *pr = line_with(pipe.err, ": record ",
-									  "standard input");
+	char *fifo = e2e_path(dir, "fifo");
+	char *fr = line_with(file.err, ": record ", abs),
+	     *pr = line_with(pipe.err, ": record ", how == STDIN_PIPE ? "standard input" : fifo);
+	free(fifo);
 	cr_expect_str_eq(fr, pr, "%s: the damage is reported differently:\n  file: %s\n  pipe: %s",
 			 rel, fr, pr);
 	cr_log_info("[readers] %s -t %s%s%s: %zu flows, \"%s\"%s%s", rel, threads,
@@ -178,6 +189,11 @@ static void same(const char *rel, const char *threads, const char *filter)
 	e2e_rmtree(dir);
 	free(dir);
 	free(abs);
+}
+
+static void same(const char *rel, const char *threads, const char *filter)
+{
+	same_as(rel, threads, filter, STDIN_PIPE);
 }
 
 Test(readers, baseline_t1)
@@ -198,6 +214,13 @@ Test(readers, anomalies_t4)
 Test(readers, capture_filter)
 {
 	same("pcaps/anomalies.pcap", "2", "udp or (tcp and port 443)");
+}
+
+/* A named pipe given by its path (mkfifo): read once, through libpcap, like -r -. */
+Test(readers, named_pipe)
+{
+	same_as("pcaps/baseline.pcap", "2", NULL, NAMED_PIPE);
+	same_as("pcaps/edge/truncated.pcap", "2", NULL, NAMED_PIPE);
 }
 
 Test(readers, edge_captures)
@@ -270,4 +293,63 @@ Test(readers, stdin_not_a_capture_is_refused)
 	cr_assert_not_null(abs, "pcaps/README.md not found (the suite runs from the repository root)");
 	stdin_refused(abs, "svcsensor: standard input: cannot read capture: ");
 	free(abs);
+}
+
+/* A capture cut shorter while it is walked mapped (rewritten in place, truncated by a
+ * rotation): the next read of a lost page raises SIGBUS; the sensor says so in one line and
+ * ends with status 2 instead of dumping core. The walk runs in a child process. */
+Test(readers, file_cut_while_mapped_stops_cleanly)
+{
+	char *src = e2e_abspath("pcaps/baseline.pcap");
+	cr_assert_not_null(src, "pcaps/baseline.pcap not found (the suite runs from the repository root)");
+	char *dir = e2e_mkdtemp("readers"), *path = e2e_path(dir, "cut.pcap");
+	char *errp = e2e_path(dir, "err");
+	size_t len = 0;
+	char *bytes = e2e_slurp(src, &len);
+	cr_assert_not_null(bytes);
+	cr_assert_gt(len, 2u << 20, "the test needs a capture over two 1 MiB windows");
+	FILE *f = fopen(path, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(bytes, 1, len, f), len);
+	fclose(f);
+
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+			_exit(100);
+		const char *files[] = {path};
+		atomic_bool stop;
+		atomic_init(&stop, false);
+		struct pcapscan s;
+		if (pcapscan__open(&s, files, 1, NULL, &stop, false) != 1)
+			_exit(101);
+		struct pcapscan_cursor c;
+		struct pkt_view pv[64];
+		uint64_t clock = 0;
+		pcapscan__cursor_init(&c, &s);
+		if (pcapscan__next(&c, pv, 64, &clock) < 0) /* the first window is mapped */
+			_exit(102);
+		if (truncate(path, 4096) != 0)
+			_exit(103);
+		while (pcapscan__next(&c, pv, 64, &clock) >= 0)
+			;
+		_exit(104); /* the walk ended normally over a file cut to 4 KiB */
+	}
+	int st = 0;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	char *err = e2e_slurp(errp, NULL);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "child: status 0x%x, stderr:\n%s", st,
+		  err ? err : "");
+	cr_assert(err && strstr(err, "svcsensor: a capture file shrank while it was being read"),
+		  "stderr: %s", err ? err : "(none)");
+	free(err);
+	free(bytes);
+	free(src);
+	free(path);
+	free(errp);
+	e2e_rmtree(dir);
+	free(dir);
 }

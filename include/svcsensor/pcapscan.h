@@ -12,7 +12,8 @@
  * order, micro- or nanosecond). Anything else (pcapng, "-" for the standard input, older
  * formats) goes through libpcap in the reader thread. Records are handled as libpcap 1.10
  * handles them: a caplen above the file's snapshot is cut to it, one above 262144 is an
- * error, a record cut by the end of the file is reported with its number; tests/
+ * error, a record cut by the end of the file is reported with its number. A file cut shorter
+ * while it is mapped (SIGBUS) ends the run with one line and status 2. tests/
  * test_readers.c checks that both inputs give the same flows, counts and messages. */
 #ifndef SVCSENSOR_PCAPSCAN_H
 #define SVCSENSOR_PCAPSCAN_H
@@ -32,6 +33,7 @@ struct pcapscan {
 	unsigned n_files;
 	atomic_bool *stop; /* set by main on SIGINT/SIGTERM: the walk stops soon after */
 	bool progress;	   /* a progress line on stderr */
+	bool walkable;	   /* pcapscan__open said yes (a SIGBUS handler is installed) */
 };
 
 /* A mapped window of a file, shared by the batches that point into it. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,6 +208,10 @@ int pcapfile__check(const char *const *files, unsigned n, const char *bpf_filter
 			}
 			continue;
 		}
+		/* A named pipe (mkfifo) neither: opening it here would eat its first bytes. */
+		struct stat st;
+		if (stat(files[i], &st) == 0 && S_ISFIFO(st.st_mode))
+			continue;
 		int e = open_capture(files[i], bpf_filter, &p, &iobuf);
 		if (e)
 			rc = rc ? rc : e;

@@ -2,6 +2,7 @@
 #include "svcsensor/pcapscan.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -109,6 +110,39 @@ static int libpcap_facts(struct pcapscan_file *f, const char *filter)
 	return rc;
 }
 
+/* A mapped page whose file was cut under it (truncated or rewritten in place while being
+ * read) raises SIGBUS on the thread that touches it, possibly inside nDPI: there is no safe
+ * way back into that code, so say what happened in one line and stop with status 2 instead
+ * of dumping core. */
+static struct sigaction sigbus_before;
+static unsigned sigbus_users;
+
+static void on_sigbus(int sig)
+{
+	static const char msg[] = SVC_PROG ": a capture file shrank while it was being read (it was "
+				  "truncated or rewritten in place); stopping\n";
+	(void)sig;
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	_exit(2);
+}
+
+static void sigbus_hold(void)
+{
+	if (sigbus_users++ == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_sigbus;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, &sigbus_before);
+	}
+}
+
+static void sigbus_drop(void)
+{
+	if (sigbus_users && --sigbus_users == 0)
+		sigaction(SIGBUS, &sigbus_before, NULL);
+}
+
 int pcapscan__open(struct pcapscan *s, const char *const *files, unsigned n,
 		   const char *bpf_filter, atomic_bool *stop, bool progress)
 {
@@ -125,6 +159,10 @@ int pcapscan__open(struct pcapscan *s, const char *const *files, unsigned n,
 		f->path = files[i];
 		if (strcmp(files[i], "-") == 0)
 			break; /* the standard input: a pipe, maybe */
+		/* Only regular files: opening a named pipe here would take its first reader. */
+		struct stat st;
+		if (stat(files[i], &st) != 0 || !S_ISREG(st.st_mode))
+			break;
 		f->fd = open(files[i], O_RDONLY | O_CLOEXEC);
 		if (f->fd < 0)
 			break;
@@ -136,8 +174,11 @@ int pcapscan__open(struct pcapscan *s, const char *const *files, unsigned n,
 			pcapscan__close(s);
 			return rc;
 		}
-		if (i + 1 == n)
+		if (i + 1 == n) {
+			s->walkable = true;
+			sigbus_hold();
 			return 1; /* every file can be walked */
+		}
 	}
 	pcapscan__close(s);
 	return 0;
@@ -145,6 +186,8 @@ int pcapscan__open(struct pcapscan *s, const char *const *files, unsigned n,
 
 void pcapscan__close(struct pcapscan *s)
 {
+	if (s->files && s->n_files && s->walkable)
+		sigbus_drop();
 	for (unsigned i = 0; i < s->n_files; i++) {
 		if (s->files[i].has_filter)
 			pcap_freecode(&s->files[i].prog);
