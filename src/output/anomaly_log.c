@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
 
 #include "svcsensor/common.h"
 #include "svcsensor/textbuf.h"
