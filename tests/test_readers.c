@@ -353,3 +353,45 @@ Test(readers, file_cut_while_mapped_stops_cleanly)
 	e2e_rmtree(dir);
 	free(dir);
 }
+
+/* The comparisons above mean something only if a capture given by name really is walked
+ * mapped: pcapscan takes every classic pcap we ship and leaves pcapng, pipes and the
+ * standard input to libpcap. */
+Test(readers, classic_pcaps_are_walked_mapped)
+{
+	static const char *const mapped[] = {
+	    "pcaps/baseline.pcap",     "pcaps/anomalies.pcap",	"pcaps/edge/nsec_be.pcap",
+	    "pcaps/edge/sll2.pcap",    "pcaps/edge/truncated.pcap", "pcaps/edge/vlan.pcap",
+	    "pcaps/malformed/huge_caplen.pcap",
+	};
+	static const char *const not_mapped[] = {"pcaps/edge/pcapng.pcapng", "-"};
+	atomic_bool stop;
+	atomic_init(&stop, false);
+	for (size_t i = 0; i < sizeof(mapped) / sizeof(*mapped); i++) {
+		char *abs = e2e_abspath(mapped[i]);
+		cr_assert_not_null(abs, "%s not found (the suite runs from the repository root)",
+				   mapped[i]);
+		const char *files[] = {abs};
+		struct pcapscan s;
+		cr_assert_eq(pcapscan__open(&s, files, 1, NULL, &stop, false), 1,
+			     "%s is not walked mapped", mapped[i]);
+		pcapscan__close(&s);
+		free(abs);
+	}
+	for (size_t i = 0; i < sizeof(not_mapped) / sizeof(*not_mapped); i++) {
+		char *abs = strcmp(not_mapped[i], "-") ? e2e_abspath(not_mapped[i]) : strdup("-");
+		cr_assert_not_null(abs);
+		const char *files[] = {abs};
+		struct pcapscan s;
+		cr_assert_eq(pcapscan__open(&s, files, 1, NULL, &stop, false), 0,
+			     "%s should go through libpcap", not_mapped[i]);
+		free(abs);
+	}
+	/* one file that cannot be mapped sends the whole list through libpcap, in order */
+	char *a = e2e_abspath("pcaps/baseline.pcap"), *b = e2e_abspath("pcaps/edge/pcapng.pcapng");
+	const char *both[] = {a, b};
+	struct pcapscan s;
+	cr_assert_eq(pcapscan__open(&s, both, 2, NULL, &stop, false), 0);
+	free(a);
+	free(b);
+}
