@@ -303,8 +303,14 @@ int main(int argc, char **argv)
 			svc_err("--flows-in: only with --learn (it learns a map from a flow CSV)");
 		else if (n_files || cfg.interface)
 			svc_err("--flows-in excludes -r and -i");
-		else
+		else {
+			/* The flows are the CSV's own: there is no flow to export again. */
+			if (cfg.flows_out && *cfg.flows_out)
+				svc_warn("--flows-out %s is not written with --flows-in (the "
+					 "flows come from %s)",
+					 cfg.flows_out, flows_in);
 			status = pipeline__learn_csv(&cfg, flows_in);
+		}
 		goto out;
 	}
 	if (!n_files && !cfg.interface) {

@@ -649,6 +649,21 @@ Test(flows_in, cli_rules)
 	cr_expect_eq(count_lines(err), 1, "%s", err);
 	free(err);
 
+	/* -o with --flows-in: said once, not written, the map still learned */
+	const char *with_o[] = {"--learn", "--flows-in", "nf.csv",   "-m",    "o-map.json",
+				"-o",	   "again.csv",	 "--print",  "none",  "--report",
+				"r.txt",   NULL};
+	rc = run_sensor(with_o, &err);
+	cr_expect_eq(rc, 0, "exit %d\n%s", rc, err);
+	cr_expect(strstr(err, "svcsensor: warning: --flows-out again.csv is not written with "
+			      "--flows-in"),
+		  "%s", err);
+	cr_expect_neq(access(tmp_path("again.csv"), F_OK), 0, "again.csv was written");
+	free(err);
+	struct entries eo = map_entries(tmp_path("o-map.json"));
+	cr_expect_eq(eo.n, 4);
+	free(eo.v);
+
 	/* a header and no rows: an empty map is saved, exit 0 */
 	write_file(tmp_path("head.csv"), "src_ip,dst_ip,application_name\n");
 	const char *head[] = {"--learn",    "--flows-in", "head.csv", "-m",
