@@ -165,30 +165,22 @@ cat >"$OUT/decode.dict" <<'DICT'
 "\x60\x00\x00\x00"
 DICT
 
-echo "svcsensor: fuzz: running build-fuzz/fuzz_decode for ${FUZZ_SECONDS}s" >&2
-rc=0
-"$OUT/fuzz_decode" -max_total_time="$FUZZ_SECONDS" -max_len=4096 -timeout=10 \
-	-dict="$OUT/decode.dict" -artifact_prefix="$OUT/" -print_final_stats=1 \
-	"$CORPUS" "$SEEDS" || rc=$?
-if [ "$rc" -ne 0 ]; then
-	echo "svcsensor: fuzz: fuzz_decode failed (exit $rc); see $OUT/crash-* / $OUT/leak-* / $OUT/timeout-*" >&2
-	exit "$rc"
-fi
-echo "svcsensor: fuzz: running build-fuzz/fuzz_pcapscan for ${FUZZ_SECONDS}s" >&2
-# -close_fd_mask=2: the walk reports damaged records on stderr, as it should.
-"$OUT/fuzz_pcapscan" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -timeout=10 \
-	-close_fd_mask=2 -artifact_prefix="$OUT/" -print_final_stats=1 \
-	"$OUT/corpus-pcap" "$OUT/seeds-pcap" || rc=$?
-if [ "$rc" -ne 0 ]; then
-	echo "svcsensor: fuzz: fuzz_pcapscan failed (exit $rc); see $OUT/crash-* / $OUT/leak-* / $OUT/timeout-*" >&2
-	exit "$rc"
-fi
-echo "svcsensor: fuzz: running build-fuzz/fuzz_map for ${FUZZ_SECONDS}s" >&2
-"$OUT/fuzz_map" -max_total_time="$FUZZ_SECONDS" -max_len=16384 -timeout=10 \
-	-close_fd_mask=2 -artifact_prefix="$OUT/" -print_final_stats=1 \
-	"$OUT/corpus-map" "$OUT/seeds-map" || rc=$?
-if [ "$rc" -ne 0 ]; then
-	echo "svcsensor: fuzz: fuzz_map failed (exit $rc); see $OUT/crash-* / $OUT/leak-* / $OUT/timeout-*" >&2
-	exit "$rc"
-fi
+# run_fuzzer NAME CORPUS SEEDS [libFuzzer options...]: FUZZ_SECONDS of build-fuzz/NAME; exits
+# with its status when it finds something.
+run_fuzzer() {
+	local name=$1 corpus=$2 seeds=$3 rc=0
+	shift 3
+	echo "svcsensor: fuzz: running build-fuzz/$name for ${FUZZ_SECONDS}s" >&2
+	"$OUT/$name" -max_total_time="$FUZZ_SECONDS" -timeout=10 -artifact_prefix="$OUT/" \
+		-print_final_stats=1 "$@" "$corpus" "$seeds" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "svcsensor: fuzz: $name failed (exit $rc); see $OUT/crash-* / $OUT/leak-* / $OUT/timeout-*" >&2
+		exit "$rc"
+	fi
+}
+
+run_fuzzer fuzz_decode "$CORPUS" "$SEEDS" -max_len=4096 -dict="$OUT/decode.dict"
+# -close_fd_mask=2: the walk and the loader report damaged input on stderr, as they should.
+run_fuzzer fuzz_pcapscan "$OUT/corpus-pcap" "$OUT/seeds-pcap" -max_len=65536 -close_fd_mask=2
+run_fuzzer fuzz_map "$OUT/corpus-map" "$OUT/seeds-map" -max_len=16384 -close_fd_mask=2
 echo "svcsensor: fuzz: no crash in 3 x ${FUZZ_SECONDS}s" >&2
