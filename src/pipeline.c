@@ -251,7 +251,6 @@ int pipeline__run(const struct pipeline_opts *o)
 		mapped = sc == 1;
 		scanning = mapped && n == 1;
 		if (scanning) {
-			ws[0].scan = &scan;
 			pcapscan__cursor_init(&ws[0].cursor, &scan);
 		}
 	}

@@ -129,7 +129,7 @@ static void run_live(struct worker *w)
 void *worker__run(void *arg)
 {
 	struct worker *w = arg;
-	if (w->scan)
+	if (w->cursor.s)
 		run_scan(w);
 	else if (w->chan)
 		run_channel(w);

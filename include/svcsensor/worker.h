@@ -25,8 +25,8 @@ struct worker {
 	struct flowq *queue;		/* shared, multi-producer */
 	struct flowq_batch out;		/* this worker's private batch */
 	struct pktchan *chan;		/* offline input from the reader thread, or NULL */
-	const struct pcapscan *scan;	/* offline input walked by the worker itself, or NULL */
-	struct pcapscan_cursor cursor;	/* ... this worker's position in it */
+	struct pcapscan_cursor cursor;	/* offline input walked by the worker itself (-t 1):
+					 * its position; cursor.s is NULL otherwise */
 	struct afpacket *ring;		/* live input, or NULL */
 	atomic_bool *stop;		/* live: stop capturing */
 	atomic_uint *done_count;	/* incremented when the worker has flushed everything */

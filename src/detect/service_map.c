@@ -1359,6 +1359,18 @@ static int stop(struct map_loader *ld, int err)
 	return 0; /* yajl: cancel the parse */
 }
 
+/* The value at this level must be an object (what it holds: `what`); it opens level next. */
+static int open_object(struct map_loader *ld, enum kind k, const char *where, const char *what,
+		       enum level next)
+{
+	if (k != K_OBJECT) {
+		load_err(ld->path, where, "expected an object of %s, got %s", what, kind_name[k]);
+		return stop(ld, -EINVAL);
+	}
+	ld->level = next;
+	return 1;
+}
+
 /* A value of the given kind where the level expects one (K_OBJECT also opens it). */
 static int on_value(struct map_loader *ld, enum kind k, const char *str, size_t slen,
 		    long long num)
@@ -1397,43 +1409,22 @@ static int on_value(struct map_loader *ld, enum kind k, const char *str, size_t 
 				return stop(ld, -EINVAL);
 			}
 		} else {
-			if (k != K_OBJECT) {
-				load_err(ld->path, "sources",
-					 "expected an object of source keys, got %s", kind_name[k]);
-				return stop(ld, -EINVAL);
-			}
-			ld->level = L_SOURCES;
+			ld->top = T_NONE;
+			return open_object(ld, k, "sources", "source keys", L_SOURCES);
 		}
 		ld->top = T_NONE;
 		return 1;
 	case L_SOURCES:
-		if (k != K_OBJECT) {
-			load_err(ld->path, ld->w1.buf, "expected an object of destinations, got %s",
-				 kind_name[k]);
-			return stop(ld, -EINVAL);
-		}
-		ld->level = L_DSTS;
-		return 1;
+		return open_object(ld, k, ld->w1.buf, "destinations", L_DSTS);
 	case L_DSTS:
-		if (k != K_OBJECT) {
-			load_err(ld->path, ld->w2.buf, "expected an object of applications, got %s",
-				 kind_name[k]);
-			return stop(ld, -EINVAL);
-		}
-		ld->level = L_APPS;
-		return 1;
+		return open_object(ld, k, ld->w2.buf, "applications", L_APPS);
 	case L_APPS:
-		if (k != K_OBJECT) {
-			load_err(ld->path, ld->w3.buf,
-				 "expected an object of counters {\"flows\", \"bytes\", "
-				 "\"first_seen_ms\", \"last_seen_ms\"}, got %s",
-				 kind_name[k]);
-			return stop(ld, -EINVAL);
-		}
 		memset(&ld->c, 0, sizeof(ld->c));
 		ld->seen_counters = 0;
-		ld->level = L_COUNTERS;
-		return 1;
+		return open_object(ld, k, ld->w3.buf,
+				   "counters {\"flows\", \"bytes\", \"first_seen_ms\", "
+				   "\"last_seen_ms\"}",
+				   L_COUNTERS);
 	case L_COUNTERS: {
 		const char *name = counter_names[ld->counter];
 		uint64_t *fields[] = {&ld->c.flows, &ld->c.bytes, &ld->c.first_ms, &ld->c.last_ms};

@@ -13,6 +13,7 @@
 
 #include <pcap/dlt.h>
 
+#include "fuzz_util.h"
 #include "svcsensor/decode.h"
 
 static const int links[] = {
@@ -20,12 +21,6 @@ static const int links[] = {
     DLT_NULL,	DLT_LOOP,
 };
 #define N_LINKS (sizeof(links) / sizeof(links[0]))
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
 
 static void check_view(const uint8_t *frame, uint32_t caplen, const struct pkt_view *v)
 {

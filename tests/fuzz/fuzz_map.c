@@ -11,25 +11,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_util.h"
 #include "svcsensor/service_map.h"
 
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int fd = memfd_create("fuzz-map.json", MFD_CLOEXEC);
+	char path[64];
+	int fd = fuzz_memfile(data, size, "fuzz-map.json", path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	if (write(fd, data, size) != (ssize_t)size) {
-		close(fd);
-		return 0;
-	}
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	struct svcmap *m = svcmap__load(path, NULL);
 	if (m) {
 		size_t s1, p1, e1, s2, p2, e2;

@@ -16,13 +16,9 @@
 
 #include <pcap/pcap.h>
 
+#include "fuzz_util.h"
 #include "svcsensor/pcapscan.h"
 
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
 
 struct tally {
 	uint64_t records, caplen, wirelen;
@@ -53,15 +49,10 @@ static void with_libpcap(const char *path, struct tally *t)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int fd = memfd_create("fuzz.pcap", MFD_CLOEXEC);
+	char path[64];
+	int fd = fuzz_memfile(data, size, "fuzz.pcap", path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	if (write(fd, data, size) != (ssize_t)size) {
-		close(fd);
-		return 0;
-	}
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	const char *files[] = {path};
 	atomic_bool stop;
 	atomic_init(&stop, false);
