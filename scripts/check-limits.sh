@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The size limits of docs/ARCHITECTURE.md (Conventions): no function in src/ over 100 lines,
+# no .c file in src/ over 900 lines. Function extents come from Universal Ctags (--fields=+ne).
+# Prints each offender on one line and exits 1 if there is any; prints a summary line otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+max_fn=${MAX_FUNCTION_LINES:-100}
+max_file=${MAX_FILE_LINES:-900}
+command -v ctags >/dev/null || { echo "check-limits: ctags (universal-ctags) is not installed" >&2; exit 2; }
+bad=0
+while IFS= read -r f; do
+	n=$(wc -l <"$f")
+	if [ "$n" -gt "$max_file" ]; then
+		echo "check-limits: $f: $n lines (at most $max_file)"
+		bad=1
+	fi
+done < <(find src -name '*.c' | sort)
+while IFS=$'\t' read -r name file line end; do
+	len=$((end - line + 1))
+	if [ "$len" -gt "$max_fn" ]; then
+		echo "check-limits: $file:$line: $name is $len lines (at most $max_fn)"
+		bad=1
+	fi
+done < <(find src -name '*.c' | sort | xargs ctags -x --_xformat='%N	%F	%n	%e' --kinds-C=f --fields=+ne -o - 2>/dev/null)
+[ "$bad" = 0 ] && echo "check-limits: every function in src/ is at most $max_fn lines, every file at most $max_file"
+exit $bad
