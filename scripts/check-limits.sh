@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The size limits of docs/ARCHITECTURE.md (Conventions): no function in src/ over 100 lines,
-# no .c file in src/ over 900 lines. Function extents come from Universal Ctags (--fields=+ne).
+# The limits of docs/ARCHITECTURE.md (Conventions): no function in src/ over 100 lines, no .c
+# file in src/ over 900 lines (function extents from Universal Ctags, --fields=+ne), and the
+# seams kept: the detector includes no sink's header, sinks and their headers do not include
+# the detector's.
 # Prints each offender on one line and exits 1 if there is any; prints a summary line otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +24,14 @@ while IFS=$'\t' read -r name file line end; do
 		bad=1
 	fi
 done < <(find src -name '*.c' | sort | xargs ctags -x --_xformat='%N	%F	%n	%e' --kinds-C=f --fields=+ne -o - 2>/dev/null)
+sink_headers='svcsensor/(console|report|anomaly_log|flow_csv|sink_[a-z_]+)\.h'
+if grep -EHn "#include \"$sink_headers\"" src/detect/*.c include/svcsensor/detector.h; then
+	echo "check-limits: the detector must reach outputs through the sink list (sink.h) only"
+	bad=1
+fi
+if grep -EHn '#include "svcsensor/detector\.h"' src/sink/*.c include/svcsensor/{console,report,anomaly_log,flow_csv,sink}.h; then
+	echo "check-limits: a sink must not include the detector's header"
+	bad=1
+fi
 [ "$bad" = 0 ] && echo "check-limits: every function in src/ is at most $max_fn lines, every file at most $max_file"
 exit $bad

@@ -26,3 +26,17 @@ void svc_warn(const char *fmt, ...)
 	vreport("warning: ", fmt, ap);
 	va_end(ap);
 }
+
+bool svc_due(uint64_t *next, unsigned interval, uint64_t now_s)
+{
+	if (!interval)
+		return false;
+	if (!*next || now_s + interval < *next) {
+		*next = now_s + interval;
+		return false;
+	}
+	if (now_s < *next)
+		return false;
+	*next = now_s + interval;
+	return true;
+}

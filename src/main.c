@@ -10,7 +10,7 @@
 
 #include "svcsensor/common.h"
 #include "svcsensor/config.h"
-#include "svcsensor/detector.h"
+#include "svcsensor/report.h"
 #include "svcsensor/flows_in.h"
 #include "svcsensor/pipeline.h"
 
@@ -309,6 +309,8 @@ int main(int argc, char **argv)
 				svc_warn("--flows-out %s is not written with --flows-in (the "
 					 "flows come from %s)",
 					 cfg.flows_out, flows_in);
+			free(cfg.flows_out);
+			cfg.flows_out = NULL;
 			status = pipeline__learn_csv(&cfg, flows_in);
 		}
 		goto out;

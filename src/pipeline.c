@@ -14,7 +14,6 @@
 #include "svcsensor/afpacket.h"
 #include "svcsensor/privdrop.h"
 #include "svcsensor/detector.h"
-#include "svcsensor/flow_csv.h"
 #include "svcsensor/flowq.h"
 #include "svcsensor/pcapfile.h"
 #include "svcsensor/pcapscan.h"
@@ -24,7 +23,6 @@ struct consumer {
 	pthread_t thread;
 	struct flowq *queue;
 	struct detector *det;
-	struct flow_csv *csv;
 	bool learn;
 	atomic_uint *done_count;
 	unsigned n_workers;
@@ -47,9 +45,7 @@ static void *consumer_run(void *arg)
 		unsigned n = flowq__take(c->queue, &b, all_done ? 0 : 100);
 		struct flow_record *r;
 		while ((r = flowq__batch_pop(&b))) {
-			enum verdict v = detector__flow(c->det, r);
-			if (c->csv)
-				flow_csv__write(c->csv, r, c->learn ? NULL : verdict__name(v));
+			detector__flow(c->det, r);
 			flow_record__free(r);
 		}
 		if (n)
@@ -231,11 +227,6 @@ int pipeline__run(const struct pipeline_opts *o)
 	cons.det = ld.det;
 	if (init_err || !cons.det)
 		goto cleanup;
-	if (cfg->flows_out && *cfg->flows_out) {
-		cons.csv = flow_csv__open(cfg->flows_out, !o->learn);
-		if (!cons.csv)
-			goto cleanup;
-	}
 	for (; live && chans_ok < n; chans_ok++) {
 		ws[chans_ok].ring = rings[chans_ok];
 		ws[chans_ok].stop = &stop;
@@ -402,8 +393,6 @@ unblock:
 	 * SIGHUP from logrotate, a second Ctrl-C) must not kill the process while it writes
 	 * its last outputs and exits. */
 cleanup:
-	if (cons.csv && flow_csv__close(cons.csv) != 0 && status == 0)
-		status = 1;
 	if (cons.det)
 		detector__free(cons.det);
 	for (unsigned i = 0; i < inited; i++)

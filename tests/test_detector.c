@@ -122,7 +122,7 @@ static enum verdict judge(struct detector *d, const char *src, const char *dst, 
 	return v;
 }
 
-/* The SPEC's example map: 10.42.0.130 -> 10.42.0.1 {DNS, DNS.Google}, -> remote {TLS.Amazon}. */
+/* The example map of tests/test_verdict.c: 10.42.0.130 -> 10.42.0.1 {DNS, DNS.Google}, -> remote {TLS.Amazon}. */
 static void learn_spec_map(struct fx *f)
 {
 	struct detector *d = detector__new(&f->cfg, true, f->console);
@@ -213,7 +213,7 @@ Test(detector, learn_then_detect_each_verdict, .init = cr_redirect_stderr)
 	f.out = NULL;
 	f.console = open_memstream(&f.out, &f.out_len);
 
-	/* Detect mode over the saved map: the SPEC's examples, one per verdict. */
+	/* Detect mode over the saved map: the example map's flows, one per verdict. */
 	struct detector *d = detector__new(&f.cfg, false, f.console);
 	cr_assert_not_null(d);
 	cr_assert_eq(judge(d, "10.42.0.130", "8.8.4.4", 6, "BitTorrent", "", 900),

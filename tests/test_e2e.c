@@ -9,7 +9,7 @@
  * (run by scripts/update-golden.sh), which recomputes every column without svcsensor's code:
  *   - flows, direction (source = first sender), ports, VLAN, IP version, first/last time,
  *     packets and IP bytes per direction, end reason (tcp_close / idle / shutdown): from its own
- *     pcap/pcapng reader and L2-L4 parser, applying SPEC.md's flow rules;
+ *     pcap/pcapng reader and L2-L4 parser, applying README.md's flow rules (What it computes);
  *   - application names: from ndpiReader (nDPI 4.2, `-v 2 -C`) on every capture it can read, and
  *     for baseline/anomalies from the generator's own flow list (pcaps/generate.py, the names
  *     pcaps/check.py verifies against ndpiReader); for qinq.pcap / sll2.pcap, which ndpiReader
@@ -754,7 +754,7 @@ Test(e2e, story_verdicts_match_the_manifest)
 	story_end(&s);
 }
 
-/* Host key as SPEC.md / the manifest define it: inside local_networks the address, else
+/* Host key as README.md / the manifest define it: inside local_networks the address, else
  * "remote". The manifest's networks are IPv4 and anomalies.pcap is IPv4 only. */
 static void host_key(json_t *m, const char *ip, char *out, size_t len)
 {
@@ -1566,8 +1566,8 @@ Test(e2e, signals_sighup_then_sigint)
 	sig_end(&r);
 }
 
-/* SPEC.md: "a broken config or map file ... gets a clear one-line error naming the thing and
- * the reason; the sensor never ... loses what it already learned". On SIGHUP with a broken map
+/* A broken config or map file gets a clear one-line error naming the thing and the reason, and
+ * the sensor never loses what it already learned (README.md, Signals). On SIGHUP with a broken map
  * the run must go on with the map in use (all flows stay NONE) and say so in one line. */
 Test(e2e, signals_broken_map_keeps_the_current_one)
 {

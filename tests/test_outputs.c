@@ -89,15 +89,15 @@ Test(outputs, console_line_matches_the_seed)
 	cr_assert_str_eq(
 	    buf, "  0. 10.42.0.130     --> 10.42.0.1       , DNS                  | NONE\n");
 	console__format(buf, sizeof(buf), 65, "10.42.0.130", "remote", "BitTorrent",
-			console__label(VERDICT_PROTOCOL_NEVER_USED));
+			verdict__label(VERDICT_PROTOCOL_NEVER_USED));
 	cr_assert_str_eq(buf, " 65. 10.42.0.130     --> remote          , BitTorrent           | "
 			      "PROTOCOL NEVER USED\n");
 	console__format(buf, sizeof(buf), 81, "10.42.0.130", "10.42.0.1", "DNS.Wikipedia",
-			console__label(VERDICT_DNS_TLS_APPLICATION));
+			verdict__label(VERDICT_DNS_TLS_APPLICATION));
 	cr_assert_str_eq(buf, " 81. 10.42.0.130     --> 10.42.0.1       , DNS.Wikipedia        | "
 			      "DNS/TLS APPLICATION\n");
 	console__format(buf, sizeof(buf), 103, "remote", "10.42.0.130", "ICMP",
-			console__label(VERDICT_PROTOCOL_NEVER_USED));
+			verdict__label(VERDICT_PROTOCOL_NEVER_USED));
 	cr_assert_str_eq(buf, "103. remote          --> 10.42.0.130     , ICMP                 | "
 			      "PROTOCOL NEVER USED\n");
 	console__format(buf, sizeof(buf), 560, "10.42.0.130", "remote", "NTP.UbuntuONE", "NONE");
@@ -113,13 +113,13 @@ Test(outputs, console_line_matches_the_seed)
 
 Test(outputs, console_labels_in_the_seed_spelling)
 {
-	cr_assert_str_eq(console__label(VERDICT_NONE), "NONE");
-	cr_assert_str_eq(console__label(VERDICT_PROTOCOL_NEVER_USED), "PROTOCOL NEVER USED");
-	cr_assert_str_eq(console__label(VERDICT_DNS_TLS_APPLICATION), "DNS/TLS APPLICATION");
-	cr_assert_str_eq(console__label(VERDICT_UNKNOWN_PROTOCOL), "UNKNOWN PROTOCOL");
-	cr_assert_str_eq(console__label(VERDICT_UNKNOWN_SOURCE_IP), "UNKNOWN SOURCE IP");
-	cr_assert_str_eq(console__label(VERDICT_UNKNOWN_DESTINATION_IP), "UNKNOWN DESTINATION IP");
-	cr_assert_str_eq(console__label(VERDICT__COUNT), "?");
+	cr_assert_str_eq(verdict__label(VERDICT_NONE), "NONE");
+	cr_assert_str_eq(verdict__label(VERDICT_PROTOCOL_NEVER_USED), "PROTOCOL NEVER USED");
+	cr_assert_str_eq(verdict__label(VERDICT_DNS_TLS_APPLICATION), "DNS/TLS APPLICATION");
+	cr_assert_str_eq(verdict__label(VERDICT_UNKNOWN_PROTOCOL), "UNKNOWN PROTOCOL");
+	cr_assert_str_eq(verdict__label(VERDICT_UNKNOWN_SOURCE_IP), "UNKNOWN SOURCE IP");
+	cr_assert_str_eq(verdict__label(VERDICT_UNKNOWN_DESTINATION_IP), "UNKNOWN DESTINATION IP");
+	cr_assert_str_eq(verdict__label(VERDICT__COUNT), "?");
 }
 
 static char *run_console(enum print_mode mode, bool learned)

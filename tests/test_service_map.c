@@ -119,7 +119,7 @@ static void dump_map(const struct svcmap *m, struct dump *d)
 	rcu_read_unlock();
 }
 
-/* SPEC.md's example map, with counters. */
+/* The example map of tests/test_verdict.c, with counters. */
 static struct svcmap *spec_map(void)
 {
 	struct svcmap *m = svcmap__new();

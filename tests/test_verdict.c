@@ -1,4 +1,4 @@
-/* test_verdict.c - SPEC.md's verdict table: the worked example, each rule, IPv6, remote modes,
+/* test_verdict.c - the verdict rules of README.md (Verdicts): the worked example, each rule, IPv6, remote modes,
  * allow rules, custom minor masters. */
 #include <urcu.h>
 
@@ -13,7 +13,7 @@
 #include "svcsensor/config.h"
 #include "svcsensor/detector.h"
 #include "svcsensor/service_map.h"
-#include "svcsensor/verdict.h"
+#include "svcsensor/rule.h"
 
 static struct svc_config cfg;
 static struct svcmap *map;
@@ -40,7 +40,7 @@ static void learn(const char *src, const char *dst, const char *app)
 	cr_assert_eq(svcmap__learn(map, src, dst, app, 100, 1, 2), 0);
 }
 
-/* SPEC.md: 10.42.0.130 -> 10.42.0.1 {DNS, DNS.Google}, 10.42.0.130 -> remote {TLS.Amazon}. */
+/* The worked example: 10.42.0.130 -> 10.42.0.1 {DNS, DNS.Google}, 10.42.0.130 -> remote {TLS.Amazon}. */
 static void spec_example_map(void)
 {
 	learn("10.42.0.130", "10.42.0.1", "DNS");
@@ -56,7 +56,7 @@ static enum verdict judge(const char *src, const char *dst, const char *app, boo
 	if (dot)
 		snprintf(master, sizeof(master), "%.*s", (int)(dot - app), app);
 	rcu_read_lock();
-	enum verdict v = verdict__judge(map, &cfg, src, dst, app, master, allowed);
+	enum verdict v = rule__judge(map, &cfg, src, dst, app, master, allowed);
 	rcu_read_unlock();
 	return v;
 }
@@ -100,7 +100,34 @@ Test(verdict, names_and_weights)
 	cr_assert_str_eq(verdict__weight((enum verdict)99), "");
 }
 
-/* ---- SPEC.md's worked example ------------------------------------------------------------- */
+/* The seed's report order, written out here independently of the table: NONE, then the
+ * anomalies sorted by their console label (strcmp order), which the seed's sections follow. */
+Test(verdict, rank_is_the_seeds_section_order)
+{
+	enum verdict order[VERDICT__COUNT];
+	unsigned n = 0;
+
+	for (int v = 0; v < VERDICT__COUNT; v++)
+		if (v != VERDICT_NONE)
+			order[n++] = (enum verdict)v;
+	for (unsigned i = 0; i < n; i++) /* insertion sort by label */
+		for (unsigned j = i; j > 0 && strcmp(verdict__label(order[j - 1]),
+						     verdict__label(order[j])) > 0; j--) {
+			enum verdict t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	cr_assert_eq(verdict_by_rank[0], VERDICT_NONE);
+	for (unsigned i = 0; i < n; i++) {
+		cr_assert_eq(verdict_by_rank[i + 1], order[i], "rank %u: %s, want %s", i + 1,
+			     verdict__name(verdict_by_rank[i + 1]), verdict__name(order[i]));
+		cr_assert_eq(verdict_table[order[i]].rank, i + 1);
+	}
+	cr_assert_str_eq(verdict__label(VERDICT_DNS_TLS_APPLICATION), "DNS/TLS APPLICATION");
+	cr_assert_str_eq(verdict__label(VERDICT__COUNT), "?");
+}
+
+/* ---- the worked example ------------------------------------------------------------------- */
 
 Test(verdict, spec_worked_example)
 {
@@ -180,18 +207,18 @@ Test(verdict, master_name_given_by_ndpi_is_used)
 	spec_example_map();
 	rcu_read_lock();
 	/* nDPI's master id wins over the spelling of the name. */
-	cr_assert_eq(verdict__judge(map, &cfg, "10.42.0.130", "remote", "Google", "DNS", &allowed),
+	cr_assert_eq(rule__judge(map, &cfg, "10.42.0.130", "remote", "Google", "DNS", &allowed),
 		     VERDICT_DNS_TLS_APPLICATION);
 	cr_assert_eq(
-	    verdict__judge(map, &cfg, "10.42.0.130", "remote", "TLS.Foo", "QUIC", &allowed),
+	    rule__judge(map, &cfg, "10.42.0.130", "remote", "TLS.Foo", "QUIC", &allowed),
 	    VERDICT_PROTOCOL_NEVER_USED);
 	/* Empty or NULL master: derived from the name. */
-	cr_assert_eq(verdict__judge(map, &cfg, "10.42.0.130", "remote", "TLS.Foo", "", &allowed),
+	cr_assert_eq(rule__judge(map, &cfg, "10.42.0.130", "remote", "TLS.Foo", "", &allowed),
 		     VERDICT_DNS_TLS_APPLICATION);
-	cr_assert_eq(verdict__judge(map, &cfg, "10.42.0.130", "remote", "TLS.Foo", NULL, &allowed),
+	cr_assert_eq(rule__judge(map, &cfg, "10.42.0.130", "remote", "TLS.Foo", NULL, &allowed),
 		     VERDICT_DNS_TLS_APPLICATION);
 	/* allowed may be NULL. */
-	cr_assert_eq(verdict__judge(map, &cfg, "10.42.0.130", "remote", "SSH", NULL, NULL),
+	cr_assert_eq(rule__judge(map, &cfg, "10.42.0.130", "remote", "SSH", NULL, NULL),
 		     VERDICT_PROTOCOL_NEVER_USED);
 	rcu_read_unlock();
 }
@@ -201,7 +228,7 @@ Test(verdict, empty_and_null_maps)
 	bool allowed;
 	EXPECT("10.42.0.130", "remote", "DNS", VERDICT_UNKNOWN_SOURCE_IP);
 	rcu_read_lock();
-	cr_assert_eq(verdict__judge(NULL, &cfg, "10.42.0.130", "remote", "DNS", "", &allowed),
+	cr_assert_eq(rule__judge(NULL, &cfg, "10.42.0.130", "remote", "DNS", "", &allowed),
 		     VERDICT_UNKNOWN_SOURCE_IP);
 	rcu_read_unlock();
 }
@@ -308,8 +335,8 @@ Test(verdict, allow_rules_silence_matching_anomalies)
 	/* A flow that is no anomaly is not counted as allowed. */
 	EXPECT("10.42.0.130", "remote", "TLS.Amazon", VERDICT_NONE);
 
-	cr_assert(verdict__allowed(&cfg, "x", "y", "NTP"));
-	cr_assert_not(verdict__allowed(&cfg, "x", "y", "DNS"));
+	cr_assert(rule__allowed(&cfg, "x", "y", "NTP"));
+	cr_assert_not(rule__allowed(&cfg, "x", "y", "DNS"));
 }
 
 Test(verdict, allow_rules_apply_to_every_kind_of_anomaly)

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "svcsensor/detector.h"
+#include "svcsensor/verdict.h"
 #include "svcsensor/flow.h"
 
 struct anomaly_log;
@@ -65,6 +65,9 @@ const struct anomaly_log_stats *anomaly_log__stats(const struct anomaly_log *l);
 
 /* Close and free. NULL is fine. */
 void anomaly_log__close(struct anomaly_log *l);
+
+/* As a sink (anomaly_log_sink, include/svcsensor/sink.h): opened in detect mode when log_file
+ * is set; anomalous flows are batched and written at each flush; SIGHUP reopens. */
 
 /* "tcp", "udp", "icmp", "icmpv6", "igmp", "gre", "esp", "ah", "sctp", or "other". */
 const char *anomaly_log__l4_name(uint8_t proto);

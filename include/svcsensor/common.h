@@ -5,6 +5,7 @@
 #ifndef SVCSENSOR_COMMON_H
 #define SVCSENSOR_COMMON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -17,6 +18,11 @@ void svc_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define SVC_US_PER_SEC 1000000ULL
 #define SVC_US_PER_MS 1000ULL
+
+/* Is a periodic job due? For a job every interval seconds (0 = never), next holds its next
+ * time (0 = not scheduled): the first run comes one interval after the first call, and a wall
+ * clock set back reschedules instead of waiting. */
+bool svc_due(uint64_t *next, unsigned interval, uint64_t now_s);
 
 #define SVC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

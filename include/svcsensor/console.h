@@ -3,7 +3,7 @@
  *   " 65. 10.42.0.130     --> remote          , BitTorrent           | PROTOCOL NEVER USED"
  *
  * index right-aligned in 3, source and destination keys left-aligned in 15, application in 20,
- * then the verdict in the seed's spelling (console__label). Wider values are printed whole, so
+ * then the verdict in the seed's spelling (verdict__label, include/svcsensor/verdict.h). Wider values are printed whole, so
  * a column then shifts rather than losing characters. Which flows are printed follows the print
  * setting (all / anomalies / none). Used by the detector thread only: not thread-safe. */
 #ifndef SVCSENSOR_CONSOLE_H
@@ -15,17 +15,9 @@
 #include <stdio.h>
 
 #include "svcsensor/config.h"
-#include "svcsensor/detector.h"
-
-/* Label printed in learn mode instead of a verdict. */
-#define CONSOLE_LEARNED "LEARNED"
+#include "svcsensor/verdict.h"
 
 struct console;
-
-/* The seed's spelling of a verdict: "NONE", "PROTOCOL NEVER USED", "DNS/TLS APPLICATION",
- * "UNKNOWN PROTOCOL", "UNKNOWN SOURCE IP", "UNKNOWN DESTINATION IP"; "?" when out of range.
- * Static strings; the report uses the same spelling for its section titles. */
-const char *console__label(enum verdict v);
 
 /* Format one line (with its trailing '\n') into buf, truncated to len like snprintf.
  * Returns what snprintf returns: the length the whole line needs. */
@@ -42,7 +34,8 @@ struct console *console__new(FILE *out, enum print_mode mode);
 bool console__verdict(struct console *c, uint64_t index, const char *src, const char *dst,
 		      const char *app, enum verdict v);
 
-/* Learn mode: print the line with the label "LEARNED" (only under PRINT_ALL). */
+/* Learn mode: print the line with the label "LEARNED" (VERDICT_LEARNED_LABEL; only under
+ * PRINT_ALL). */
 bool console__learned(struct console *c, uint64_t index, const char *src, const char *dst,
 		      const char *app);
 
@@ -52,5 +45,8 @@ void console__flush(struct console *c);
 
 /* Flush and free. Does not close the stream. */
 void console__free(struct console *c);
+
+/* As a sink (console_sink, include/svcsensor/sink.h): opened when the run has a console stream
+ * and print is not none; flushed after every queue pass and every tick. */
 
 #endif

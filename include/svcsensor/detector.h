@@ -1,7 +1,8 @@
 /* detector.h - the single consumer's brain: host keys, verdict against the service map (or
- * learning into it), and the outputs that follow a verdict (console line, anomaly log, report
- * aggregates). Runs on the detector thread only, except detector__request_reload which any
- * thread (a signal handler's flag reader in main) may call.
+ * learning into it), then the sink list (include/svcsensor/sink.h), which it opens from the
+ * configuration and hands every flow with its host keys and verdict. Runs on the detector
+ * thread only, except detector__request_reload which any thread (a signal handler's flag
+ * reader in main) may call.
  *
  * RCU: the detector reads the service map under rcu_read_lock() (liburcu memb flavour, as in
  * service_map.h), so the thread that calls detector__flow / detector__tick must be registered
@@ -21,50 +22,35 @@
 
 #include "svcsensor/config.h"
 #include "svcsensor/flow.h"
-
-/* One verdict per flow, first match wins (SPEC.md, Detection). */
-enum verdict {
-	VERDICT_UNKNOWN_SOURCE_IP = 0,
-	VERDICT_UNKNOWN_DESTINATION_IP,
-	VERDICT_UNKNOWN_PROTOCOL,
-	VERDICT_DNS_TLS_APPLICATION,
-	VERDICT_PROTOCOL_NEVER_USED,
-	VERDICT_NONE,
-	VERDICT__COUNT
-};
-
-/* "UNKNOWN_SOURCE_IP", ..., "NONE" */
-const char *verdict__name(enum verdict v);
-/* "major", "minor", or "" for NONE */
-const char *verdict__weight(enum verdict v);
+#include "svcsensor/verdict.h"
 
 struct detector_stats {
 	uint64_t flows; /* flows judged (or learned) */
 	uint64_t per_verdict[VERDICT__COUNT];
 	uint64_t allowed; /* anomalies silenced by allow rules (counted NONE) */
-	uint64_t log_write_errors;
+	uint64_t log_write_errors; /* records the sinks failed to write (any sink) */
 	uint64_t map_reloads, map_reload_failures;
 };
 
 struct detector;
 
 /* Build the detector from the configuration: loads cfg->map_file (a missing file in detect
- * mode warns once and starts from an empty map; a broken one is an error), opens the anomaly
- * log. learn = learn mode (the detector is then the map's writer and judges nothing).
+ * mode warns once and starts from an empty map; a broken one is an error), opens the sinks.
+ * learn = learn mode (the detector is then the map's writer and judges nothing).
  * console: where console lines go (stdout normally; NULL = none).
  * Returns NULL after printing one line on error. */
 struct detector *detector__new(const struct svc_config *cfg, bool learn, FILE *console);
 
-/* Judge (detect mode) or learn (learn mode) one finished flow and produce its outputs.
+/* Judge (detect mode) or learn (learn mode) one finished flow and hand it to the sinks.
  * Returns the verdict (VERDICT_NONE in learn mode). Does not take ownership of rec. */
 enum verdict detector__flow(struct detector *d, const struct flow_record *rec);
 
-/* Write what the outputs batched (console lines, anomaly log lines): the detector thread calls
- * it after each pass over the finished-flow queue, so lines reach their files within a pass. */
+/* Flush the sinks (console lines, anomaly log lines): the detector thread calls it after each
+ * pass over the finished-flow queue, so lines reach their files within a pass. */
 void detector__flush(struct detector *d);
 
-/* Periodic work on the detector thread: save the report every report_interval, the map in learn
- * mode every learn_save_interval, and carry out a requested reload. now_s = wall clock. */
+/* Periodic work on the detector thread: the sinks' tick (the report every report_interval), the
+ * map in learn mode every learn_save_interval, and a requested reload. now_s = wall clock. */
 void detector__tick(struct detector *d, uint64_t now_s);
 
 /* Ask for a reload (SIGHUP): map file loaded again and swapped in under RCU (old map kept if
@@ -73,7 +59,8 @@ void detector__tick(struct detector *d, uint64_t now_s);
  * atomic flag); done at the next detector__tick or detector__flow, on the detector thread. */
 void detector__request_reload(struct detector *d);
 
-/* Final outputs: report (text + JSON), map in learn mode, log flushed. 0 or negative errno. */
+/* Final outputs: every sink closed (report saved, log flushed), the map saved in learn mode.
+ * 0 or the first negative errno. */
 int detector__finish(struct detector *d);
 
 /* Counters so far (updated by the detector thread; read them from it or after joining it).
@@ -85,9 +72,5 @@ void detector__thread_register(void);
 void detector__thread_unregister(void);
 
 void detector__free(struct detector *d);
-
-/* Print the last saved report at path to out (svcsensor -a). 0, or negative errno after one
- * line on stderr. */
-int report__print_saved(const char *path, FILE *out);
 
 #endif

@@ -27,6 +27,9 @@ void flow_csv__write(struct flow_csv *c, const struct flow_record *r, const char
 /* Flush and close; 0, or negative errno if any write failed (reported). */
 int flow_csv__close(struct flow_csv *c);
 
+/* As a sink (flow_csv_sink, include/svcsensor/sink.h): opened when flows_out is set, every flow
+ * written, the verdict column in detect mode. */
+
 /* nfstream's expiration_id for an end reason: 0 idle, 1 active, -1 anything else. */
 int flow_csv__expiration_id(enum flow_end e);
 

@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "svcsensor/detector.h"
+#include "svcsensor/verdict.h"
 
 struct report;
 
@@ -60,6 +60,12 @@ int report__write_json(const struct report *r, FILE *out);
  * failure. 0, or a negative errno after one line on stderr naming the file. Blocks on disk. */
 int report__save(const struct report *r, const char *path);
 
-/* report__print_saved(path, out) is declared in detector.h (svcsensor -a). */
+/* Print the last saved report at path to out (svcsensor -a). 0, or negative errno after one
+ * line on stderr. */
+int report__print_saved(const char *path, FILE *out);
+
+/* As a sink (report_sink, include/svcsensor/sink.h): every flow is added; the report is saved
+ * every report_interval when flows came since the last save, and at close. Opened only when
+ * report_file is set. */
 
 #endif

@@ -39,7 +39,7 @@
 
 #define HOSTKEY_LEN 48 /* "remote", an IPv6 address, or "2001:db8::/48" */
 
-/* Host key of an address (SPEC.md, Host keys): inside local_networks its text form (as
+/* Host key of an address (README.md, Host keys and the service map): inside local_networks its text form (as
  * inet_ntop writes it); otherwise "remote" (REMOTE_COLLAPSE), the address (REMOTE_ADDRESS) or
  * the masked prefix "203.0.113.0/24", "2001:db8::/48" (REMOTE_PREFIX). IPv4 networks match
  * ipver 4 addresses only, IPv6 networks ipver 6. Writes a NUL-terminated key into out. Per-flow

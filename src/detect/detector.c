@@ -1,5 +1,6 @@
 /* detector.c - the detector thread's work per finished flow: host keys, verdict (or learning),
- * console line, anomaly log, report aggregates; plus the periodic saves and the SIGHUP reload.
+ * then the sink list (include/svcsensor/sink.h); plus the learn-mode map saves and the SIGHUP
+ * reload. The detector knows no output: it hands each flow to the list.
  *
  * The map judged against sits behind an RCU pointer (svcmap_ref): a reload builds a whole new
  * map off to the side and publishes it, so a broken file never replaces a good map and the
@@ -14,29 +15,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "svcsensor/anomaly_log.h"
 #include "svcsensor/common.h"
-#include "svcsensor/console.h"
-#include "svcsensor/report.h"
+#include "svcsensor/rule.h"
 #include "svcsensor/service_map.h"
-#include "svcsensor/verdict.h"
+#include "svcsensor/sink.h"
 
 struct detector {
 	const struct svc_config *cfg;
 	bool learn;
 	struct svcmap_ref ref; /* detect: the map judged against; learn: the map being learned */
-	struct console *con;
-	struct anomaly_log *log; /* NULL when log_file is off, and in learn mode */
-	struct report *rep;
+	struct sink_list sinks; /* every output; closed by detector__finish */
 	struct detector_stats st;
 	atomic_bool reload_pending;
-	uint64_t index;		/* running flow index of the console lines */
-	uint64_t next_report_s; /* 0 = not scheduled yet */
+	uint64_t index; /* running flow index (console lines) */
 	uint64_t next_map_save_s;
-	bool report_dirty; /* flows since the last report save */
-	bool map_dirty;	   /* learn mode: flows since the last map save */
+	bool map_dirty; /* learn mode: flows since the last map save */
 	bool learn_error_reported;
-	bool report_error_reported;
 };
 
 static bool is_set(const char *s)
@@ -102,17 +96,9 @@ struct detector *detector__new(const struct svc_config *cfg, bool learn, FILE *c
 	if (!(m = initial_map(cfg, learn)))
 		goto fail;
 	rcu_assign_pointer(d->ref.map, m); /* no reader yet */
-	d->con = console__new(console, cfg->print);
-	d->rep = report__new();
-	if (!d->con || !d->rep) {
-		svc_err("detector: %s", strerror(ENOMEM));
-		goto fail;
-	}
-	if (!learn && is_set(cfg->log_file)) {
-		d->log = anomaly_log__open(cfg->log_file, cfg->log_max_bytes, cfg->log_keep);
-		if (!d->log)
-			goto fail;
-	}
+	struct sink_env env = {.cfg = cfg, .learn = learn, .console = console};
+	if (sinks__open(&d->sinks, &env) != 0)
+		goto fail; /* the sink said why */
 	return d;
 fail:
 	detector__free(d);
@@ -123,9 +109,7 @@ void detector__free(struct detector *d)
 {
 	if (!d)
 		return;
-	console__free(d->con);
-	anomaly_log__close(d->log);
-	report__free(d->rep);
+	sinks__close(&d->sinks); /* nothing left open after detector__finish */
 	/* Nobody reads the map any more: the detector thread is its only reader. */
 	svcmap__free(d->ref.map);
 	free(d);
@@ -146,8 +130,7 @@ static void reload(struct detector *d)
 	size_t sources = 0, pairs = 0, entries = 0;
 
 	atomic_store_explicit(&d->reload_pending, false, memory_order_relaxed);
-	if (d->log)
-		anomaly_log__reopen(d->log);
+	sinks__reopen(&d->sinks);
 	if (d->learn || !is_set(path))
 		return;
 	m = svcmap__load(path, &missing);
@@ -183,7 +166,7 @@ static void name_copy(char *out, const char *in, size_t size)
 }
 
 static void learn_flow(struct detector *d, const struct flow_record *rec, const char *src,
-		       const char *dst, const char *app, uint64_t bytes, uint64_t index)
+		       const char *dst, const char *app, uint64_t bytes)
 {
 	int err;
 
@@ -197,16 +180,15 @@ static void learn_flow(struct detector *d, const struct flow_record *rec, const 
 			src, dst, app, strerror(-err));
 	}
 	d->map_dirty = true;
-	console__learned(d->con, index, src, dst, app);
 }
 
 enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
 {
 	char src[HOSTKEY_LEN], dst[HOSTKEY_LEN];
 	char app[FLOW_APP_NAME_LEN], master[FLOW_PROTO_NAME_LEN];
-	uint64_t bytes = rec->bytes[0] + rec->bytes[1], index = d->index++;
-	enum verdict v = VERDICT_NONE;
-	bool allowed = false;
+	uint64_t bytes = rec->bytes[0] + rec->bytes[1];
+	struct sink_flow f = {.rec = rec, .src = src, .dst = dst, .app = app,
+			      .verdict = VERDICT_NONE, .learned = d->learn, .index = d->index++};
 
 	reload_if_pending(d);
 	hostkey__of(d->cfg, rec->key.src, rec->key.ipver, src);
@@ -216,46 +198,18 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
 	d->st.flows++;
 
 	if (d->learn) {
-		learn_flow(d, rec, src, dst, app, bytes, index);
+		learn_flow(d, rec, src, dst, app, bytes);
 	} else {
 		rcu_read_lock();
-		v = verdict__judge(svcmap__current(&d->ref), d->cfg, src, dst, app, master,
-				   &allowed);
+		f.verdict = rule__judge(svcmap__current(&d->ref), d->cfg, src, dst, app, master,
+					&f.allowed);
 		rcu_read_unlock();
-		if (allowed && v != VERDICT_NONE) /* silenced by an allow rule: counted NONE */
-			v = VERDICT_NONE;
-		if (allowed)
+		if (f.allowed) /* silenced by an allow rule: counted NONE */
 			d->st.allowed++;
-		console__verdict(d->con, index, src, dst, app, v);
-		if (v != VERDICT_NONE && d->log) {
-			anomaly_log__write_batched(d->log, rec, src, dst, v);
-			d->st.log_write_errors = anomaly_log__stats(d->log)->errors;
-		}
 	}
-	d->st.per_verdict[v]++;
-	if (report__add(d->rep, v, src, dst, app, bytes, rec->first_us) != 0 &&
-	    !d->report_error_reported) {
-		d->report_error_reported = true;
-		svc_err("report: %s: some flows are missing from the breakdown", strerror(ENOMEM));
-	}
-	d->report_dirty = true;
-	return v;
-}
-
-/* Is a periodic job due? Schedules the first run one interval after the first tick and copes
- * with a wall clock set back. */
-static bool due(uint64_t *next, unsigned interval, uint64_t now_s)
-{
-	if (!interval)
-		return false;
-	if (!*next || now_s + interval < *next) {
-		*next = now_s + interval;
-		return false;
-	}
-	if (now_s < *next)
-		return false;
-	*next = now_s + interval;
-	return true;
+	d->st.per_verdict[f.verdict]++;
+	sinks__flow(&d->sinks, &f);
+	return f.verdict;
 }
 
 static int save_map(struct detector *d)
@@ -272,36 +226,25 @@ static int save_map(struct detector *d)
 
 void detector__flush(struct detector *d)
 {
-	console__flush(d->con);
-	if (d->log) {
-		anomaly_log__flush(d->log);
-		d->st.log_write_errors = anomaly_log__stats(d->log)->errors;
-	}
+	sinks__flush(&d->sinks);
+	d->st.log_write_errors = sinks__lost(&d->sinks);
 }
 
 void detector__tick(struct detector *d, uint64_t now_s)
 {
 	reload_if_pending(d);
-	console__flush(d->con);
-	if (due(&d->next_report_s, d->cfg->report_interval, now_s) && d->report_dirty &&
-	    is_set(d->cfg->report_file)) {
-		if (report__save(d->rep, d->cfg->report_file) == 0)
-			d->report_dirty = false;
-	}
-	if (d->learn && due(&d->next_map_save_s, d->cfg->learn_save_interval, now_s) &&
+	sinks__tick(&d->sinks, now_s);
+	if (d->learn && svc_due(&d->next_map_save_s, d->cfg->learn_save_interval, now_s) &&
 	    d->map_dirty)
 		save_map(d);
 }
 
 int detector__finish(struct detector *d)
 {
-	int err = 0, e;
+	int err, e;
 
 	detector__flush(d);
-	if (is_set(d->cfg->report_file)) {
-		e = report__save(d->rep, d->cfg->report_file);
-		err = err ? err : e;
-	}
+	err = sinks__close(&d->sinks); /* final report, last log lines */
 	if (d->learn) {
 		e = save_map(d);
 		err = err ? err : e;

@@ -1,108 +1,29 @@
-/* verdict.c - SPEC.md's verdict table as a pure function, plus the verdict names and weights. */
+/* verdict.c - the verdict table of include/svcsensor/verdict.h, expanded, with its compile-time
+ * checks: every row has every column (the X-macro's arity), labels are non-empty, ranks are
+ * 0..VERDICT__COUNT-1 each exactly once (their bits cover the first VERDICT__COUNT bits:
+ * VERDICT__COUNT values can only do that if they are distinct and in range), and NONE is rank 0
+ * and the last id. */
 #include "svcsensor/verdict.h"
 
-#include <string.h>
+#define ROW(id, label_, weight_, rank_)                                                            \
+	[VERDICT_##id] = {.name = #id, .label = label_, .weight = weight_, .rank = rank_},
+const struct verdict_info verdict_table[VERDICT__COUNT] = {SVC_VERDICTS(ROW)};
+#undef ROW
 
-#include "svcsensor/common.h"
+#define BY_RANK(id, label_, weight_, rank_) [rank_] = VERDICT_##id,
+const enum verdict verdict_by_rank[VERDICT__COUNT] = {SVC_VERDICTS(BY_RANK)};
+#undef BY_RANK
 
-static const char *const names[VERDICT__COUNT] = {
-    [VERDICT_UNKNOWN_SOURCE_IP] = "UNKNOWN_SOURCE_IP",
-    [VERDICT_UNKNOWN_DESTINATION_IP] = "UNKNOWN_DESTINATION_IP",
-    [VERDICT_UNKNOWN_PROTOCOL] = "UNKNOWN_PROTOCOL",
-    [VERDICT_DNS_TLS_APPLICATION] = "DNS_TLS_APPLICATION",
-    [VERDICT_PROTOCOL_NEVER_USED] = "PROTOCOL_NEVER_USED",
-    [VERDICT_NONE] = "NONE",
-};
+#define RANK_BIT(id, label_, weight_, rank_) | (1ULL << (rank_))
+_Static_assert(VERDICT__COUNT < 64, "ranks fit a 64-bit mask");
+_Static_assert((0 SVC_VERDICTS(RANK_BIT)) == (1ULL << VERDICT__COUNT) - 1,
+	       "verdict ranks must be 0..VERDICT__COUNT-1, each once");
+#undef RANK_BIT
 
-static const char *const weights[VERDICT__COUNT] = {
-    [VERDICT_UNKNOWN_SOURCE_IP] = "major",   [VERDICT_UNKNOWN_DESTINATION_IP] = "major",
-    [VERDICT_UNKNOWN_PROTOCOL] = "minor",    [VERDICT_DNS_TLS_APPLICATION] = "minor",
-    [VERDICT_PROTOCOL_NEVER_USED] = "major", [VERDICT_NONE] = "",
-};
+#define CHECK_ROW(id, label_, weight_, rank_)                                                      \
+	_Static_assert(sizeof(label_) > 1, "verdict " #id ": empty label");                        \
+	_Static_assert((rank_) < VERDICT__COUNT, "verdict " #id ": rank out of range");
+SVC_VERDICTS(CHECK_ROW)
+#undef CHECK_ROW
 
-const char *verdict__name(enum verdict v)
-{
-	return (unsigned)v < VERDICT__COUNT ? names[v] : "?";
-}
-
-const char *verdict__weight(enum verdict v)
-{
-	return (unsigned)v < VERDICT__COUNT ? weights[v] : "";
-}
-
-/* Is the master of the application one of the minor ones? The master is master_name when
- * given, else the app name up to its first dot (the whole name when it has none). */
-static bool minor_master(const struct svc_config *c, const char *app, const char *master)
-{
-	size_t len;
-
-	if (master && *master) {
-		len = strlen(master);
-	} else {
-		const char *dot = strchr(app, '.');
-		master = app;
-		len = dot ? (size_t)(dot - app) : strlen(app);
-	}
-	for (size_t i = 0; i < c->n_minor_masters; i++) {
-		const char *mm = c->minor_masters[i];
-		if (strncmp(mm, master, len) == 0 && mm[len] == '\0')
-			return true;
-	}
-	return false;
-}
-
-static bool field_matches(const char *rule, const char *value)
-{
-	return !rule || (value && strcmp(rule, value) == 0);
-}
-
-bool verdict__allowed(const struct svc_config *c, const char *src_key, const char *dst_key,
-		      const char *app_name)
-{
-	for (size_t i = 0; i < c->n_allow; i++) {
-		const struct allow_rule *r = &c->allow[i];
-		if (field_matches(r->src, src_key) && field_matches(r->dst, dst_key) &&
-		    field_matches(r->app, app_name))
-			return true;
-	}
-	return false;
-}
-
-enum verdict verdict__judge(const struct svcmap *m, const struct svc_config *c, const char *src_key,
-			    const char *dst_key, const char *app_name, const char *master_name,
-			    bool *allowed)
-{
-	enum verdict v;
-
-	if (allowed)
-		*allowed = false;
-	if (!app_name)
-		app_name = "Unknown";
-
-	switch (svcmap__lookup(m, src_key, dst_key, app_name)) {
-	case SVCMAP_MATCH:
-		return VERDICT_NONE; /* the common case: one walk, no allow rules to check */
-	case SVCMAP_NO_SOURCE:
-		v = VERDICT_UNKNOWN_SOURCE_IP;
-		break;
-	case SVCMAP_NO_DESTINATION:
-		v = VERDICT_UNKNOWN_DESTINATION_IP;
-		break;
-	case SVCMAP_NO_APP:
-	default:
-		if (strcmp(app_name, "Unknown") == 0)
-			v = VERDICT_UNKNOWN_PROTOCOL;
-		else if (minor_master(c, app_name, master_name))
-			v = VERDICT_DNS_TLS_APPLICATION;
-		else
-			v = VERDICT_PROTOCOL_NEVER_USED;
-		break;
-	}
-
-	if (SVC_UNLIKELY(c->n_allow) && verdict__allowed(c, src_key, dst_key, app_name)) {
-		if (allowed)
-			*allowed = true;
-		return VERDICT_NONE;
-	}
-	return v;
-}
+_Static_assert(VERDICT_NONE == VERDICT__COUNT - 1, "NONE is the last verdict");

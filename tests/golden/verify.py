@@ -8,7 +8,7 @@ recomputed here without svcsensor's code:
 
 * Flows, endpoints, ports, VLAN, packets and IP bytes per direction, first/last time, end
   reason: from this file's own pcap/pcapng reader and L2-L4 parser (below), with the rules of
-  SPEC.md: a bidirectional flow per (IP version, VLAN, protocol, endpoint pair); the source is
+  README.md (What it computes): a bidirectional flow per (IP version, VLAN, protocol, endpoint pair); the source is
   the sender of the first packet; bytes are IP bytes (IPv4 total length, IPv6 40 + payload
   length; include/svcsensor/flow_csv.h); non-first fragments carry no ports and belong to no flow
   (decode.h); a TCP flow ends on RST or FIN both ways (then tcp_close), otherwise idle when the

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "svcsensor/common.h"
-#include "svcsensor/console.h"
+#include "svcsensor/sink.h"
 #include "svcsensor/textbuf.h"
 
 #define SHARE_UNITS 10000U /* hundredths of a percent */
@@ -92,16 +92,6 @@ static char *r_strdup(struct report *r, const char *s)
 		memcpy(d, s, n);
 	return d;
 }
-
-/* Sections in the seed's order: NONE, then the anomalies alphabetically by label. */
-static const enum verdict section_order[VERDICT__COUNT] = {
-    VERDICT_NONE,
-    VERDICT_DNS_TLS_APPLICATION,
-    VERDICT_PROTOCOL_NEVER_USED,
-    VERDICT_UNKNOWN_DESTINATION_IP,
-    VERDICT_UNKNOWN_PROTOCOL,
-    VERDICT_UNKNOWN_SOURCE_IP,
-};
 
 static uint64_t str_hash(const char *s)
 {
@@ -370,7 +360,7 @@ struct report_visitor {
 static int visit(const struct report *r, const struct report_visitor *vis, void *ctx)
 {
 	for (unsigned k = 0; k < VERDICT__COUNT; k++) {
-		enum verdict v = section_order[k];
+		enum verdict v = verdict_by_rank[k] /* the table's RANK: the seed's order */;
 		const struct rverdict *rv = &r->v[v];
 		struct rsrc **srcs;
 		int err;
@@ -411,7 +401,7 @@ static int visit(const struct report *r, const struct report_visitor *vis, void 
 static int text_section(void *ctx, enum verdict v, const struct rverdict *rv)
 {
 	(void)rv;
-	if (fprintf(ctx, "+++++++ %s anomaly flows +++++++\n", console__label(v)) < 0)
+	if (fprintf(ctx, "+++++++ %s anomaly flows +++++++\n", verdict__label(v)) < 0)
 		return -EIO;
 	return 0;
 }
@@ -523,7 +513,7 @@ static int json_section(void *ctx, enum verdict v, const struct rverdict *rv)
 	struct json_ctx *j = ctx;
 	fprintf(j->f, "%s\n    {\"verdict\": \"%s\", \"label\": \"%s\", \"flows\": %llu, "
 		"\"bytes\": %llu, \"sources\": [",
-		j->first_section ? "" : ",", verdict__name(v), console__label(v),
+		j->first_section ? "" : ",", verdict__name(v), verdict__label(v),
 		(unsigned long long)rv->flows, (unsigned long long)rv->bytes);
 	j->first_section = false;
 	j->first_source = true;
@@ -718,3 +708,71 @@ int report__print_saved(const char *path, FILE *out)
 		err = -errno;
 	return err;
 }
+
+/* ---- the report as a sink: aggregates every flow, saved every report_interval and at the end */
+
+struct report_sink {
+	struct report *rep;
+	const char *path; /* cfg->report_file */
+	unsigned interval;
+	uint64_t next_s; /* 0 = not scheduled yet */
+	bool dirty;	 /* flows since the last save */
+	bool error_reported;
+};
+
+static int rs_open(const struct sink_env *env, void **self)
+{
+	struct report_sink *s;
+
+	if (!env->cfg->report_file || !*env->cfg->report_file)
+		return 0;
+	if (!(s = calloc(1, sizeof(*s))) || !(s->rep = report__new())) {
+		free(s);
+		svc_err("report: %s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	s->path = env->cfg->report_file;
+	s->interval = env->cfg->report_interval;
+	*self = s;
+	return 0;
+}
+
+static void rs_flow(void *self, const struct sink_flow *f)
+{
+	struct report_sink *s = self;
+	const struct flow_record *rec = f->rec;
+
+	s->dirty = true;
+	if (report__add(s->rep, f->verdict, f->src, f->dst, f->app, rec->bytes[0] + rec->bytes[1],
+			rec->first_us) != 0 &&
+	    !s->error_reported) {
+		s->error_reported = true;
+		svc_err("report: %s: some flows are missing from the breakdown", strerror(ENOMEM));
+	}
+}
+
+static void rs_tick(void *self, uint64_t now_s)
+{
+	struct report_sink *s = self;
+
+	if (svc_due(&s->next_s, s->interval, now_s) && s->dirty && report__save(s->rep, s->path) == 0)
+		s->dirty = false;
+}
+
+static int rs_close(void *self)
+{
+	struct report_sink *s = self;
+	int err = report__save(s->rep, s->path);
+
+	report__free(s->rep);
+	free(s);
+	return err;
+}
+
+const struct sink_ops report_sink = {
+    .name = "report",
+    .open = rs_open,
+    .flow = rs_flow,
+    .tick = rs_tick,
+    .close = rs_close,
+};

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/sink.h"
 
 #define CONSOLE_FLUSH_NS 1000000000ULL /* at most this long between a line and its flush */
 /* The seed's columns: index 3 (right), keys 15, application 20. */
@@ -24,20 +25,6 @@ struct console {
 	bool error_reported; /* a stream error is reported once */
 	uint64_t last_flush_ns;
 };
-
-static const char *const labels[VERDICT__COUNT] = {
-    [VERDICT_UNKNOWN_SOURCE_IP] = "UNKNOWN SOURCE IP",
-    [VERDICT_UNKNOWN_DESTINATION_IP] = "UNKNOWN DESTINATION IP",
-    [VERDICT_UNKNOWN_PROTOCOL] = "UNKNOWN PROTOCOL",
-    [VERDICT_DNS_TLS_APPLICATION] = "DNS/TLS APPLICATION",
-    [VERDICT_PROTOCOL_NEVER_USED] = "PROTOCOL NEVER USED",
-    [VERDICT_NONE] = "NONE",
-};
-
-const char *console__label(enum verdict v)
-{
-	return (unsigned)v < VERDICT__COUNT ? labels[v] : "?";
-}
 
 static uint64_t mono_ns(void)
 {
@@ -94,7 +81,7 @@ bool console__verdict(struct console *c, uint64_t index, const char *src, const 
 		return false;
 	if (c->mode == PRINT_ANOMALIES && v == VERDICT_NONE)
 		return false;
-	return print_line(c, index, src, dst, app, console__label(v));
+	return print_line(c, index, src, dst, app, verdict__label(v));
 }
 
 bool console__learned(struct console *c, uint64_t index, const char *src, const char *dst,
@@ -102,7 +89,7 @@ bool console__learned(struct console *c, uint64_t index, const char *src, const 
 {
 	if (!c || !c->out || c->mode != PRINT_ALL)
 		return false;
-	return print_line(c, index, src, dst, app, CONSOLE_LEARNED);
+	return print_line(c, index, src, dst, app, VERDICT_LEARNED_LABEL);
 }
 
 void console__free(struct console *c)
@@ -112,3 +99,45 @@ void console__free(struct console *c)
 	console__flush(c);
 	free(c);
 }
+
+/* ---- the console as a sink ---- */
+
+static int con_open(const struct sink_env *env, void **self)
+{
+	if (!env->console || env->cfg->print == PRINT_NONE)
+		return 0;
+	if (!(*self = console__new(env->console, env->cfg->print))) {
+		svc_err("console: %s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void con_flow(void *self, const struct sink_flow *f)
+{
+	if (f->learned)
+		console__learned(self, f->index, f->src, f->dst, f->app);
+	else
+		console__verdict(self, f->index, f->src, f->dst, f->app, f->verdict);
+}
+
+static void con_tick(void *self, uint64_t now_s)
+{
+	(void)now_s;
+	console__flush(self);
+}
+
+static int con_close(void *self)
+{
+	console__free(self);
+	return 0;
+}
+
+const struct sink_ops console_sink = {
+    .name = "console",
+    .open = con_open,
+    .flow = con_flow,
+    .flush = (void (*)(void *))console__flush,
+    .tick = con_tick,
+    .close = con_close,
+};

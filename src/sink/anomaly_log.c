@@ -20,6 +20,7 @@
 
 
 #include "svcsensor/common.h"
+#include "svcsensor/sink.h"
 #include "svcsensor/textbuf.h"
 
 #define LOG_FILE_MODE 0640
@@ -394,3 +395,54 @@ const struct anomaly_log_stats *anomaly_log__stats(const struct anomaly_log *l)
 {
 	return &l->st;
 }
+
+/* ---- the anomaly log as a sink: anomalous flows only, detect mode only ---- */
+
+static int al_open(const struct sink_env *env, void **self)
+{
+	const struct svc_config *c = env->cfg;
+
+	if (env->learn || !c->log_file || !*c->log_file)
+		return 0;
+	*self = anomaly_log__open(c->log_file, c->log_max_bytes, c->log_keep);
+	return *self ? 0 : -EIO; /* anomaly_log__open said why */
+}
+
+static void al_flow(void *self, const struct sink_flow *f)
+{
+	if (f->verdict != VERDICT_NONE)
+		anomaly_log__write_batched(self, f->rec, f->src, f->dst, f->verdict);
+}
+
+static void al_flush(void *self)
+{
+	anomaly_log__flush(self);
+}
+
+static void al_reopen(void *self)
+{
+	anomaly_log__reopen(self);
+}
+
+static int al_close(void *self)
+{
+	int err = anomaly_log__flush(self);
+
+	anomaly_log__close(self);
+	return err;
+}
+
+static uint64_t al_lost(const void *self)
+{
+	return anomaly_log__stats(self)->errors;
+}
+
+const struct sink_ops anomaly_log_sink = {
+    .name = "anomaly_log",
+    .open = al_open,
+    .flow = al_flow,
+    .flush = al_flush,
+    .reopen = al_reopen,
+    .close = al_close,
+    .lost = al_lost,
+};

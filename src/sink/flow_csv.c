@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/sink.h"
 #include "svcsensor/textbuf.h"
 
 struct flow_csv {
@@ -15,6 +16,7 @@ struct flow_csv {
 	bool with_verdict;
 	uint64_t next_id;
 	bool failed;
+	uint64_t lost; /* rows fwrite could not take */
 	char *buf;
 };
 
@@ -120,9 +122,11 @@ void flow_csv__write(struct flow_csv *c, const struct flow_record *r, const char
 	}
 	textbuf__char(&b, '\n');
 	size_t len = textbuf__len(&b, row);
-	if (fwrite(row, 1, len, c->f) != len && !c->failed) {
+	if (fwrite(row, 1, len, c->f) != len) {
+		c->lost++;
+		if (!c->failed)
+			svc_err("%s: write failed: %s", c->path, strerror(errno));
 		c->failed = true;
-		svc_err("%s: write failed: %s", c->path, strerror(errno));
 	}
 }
 
@@ -142,3 +146,38 @@ int flow_csv__close(struct flow_csv *c)
 	free(c);
 	return rc;
 }
+
+/* ---- the flow CSV as a sink: every flow, with its verdict in detect mode ---- */
+
+static int csv_open(const struct sink_env *env, void **self)
+{
+	const char *path = env->cfg->flows_out;
+
+	if (!path || !*path)
+		return 0;
+	*self = flow_csv__open(path, !env->learn);
+	return *self ? 0 : -EIO; /* flow_csv__open said why */
+}
+
+static void csv_flow(void *self, const struct sink_flow *f)
+{
+	flow_csv__write(self, f->rec, f->learned ? NULL : verdict__name(f->verdict));
+}
+
+static int csv_close(void *self)
+{
+	return flow_csv__close(self);
+}
+
+static uint64_t csv_lost(const void *self)
+{
+	return ((const struct flow_csv *)self)->lost;
+}
+
+const struct sink_ops flow_csv_sink = {
+    .name = "flow_csv",
+    .open = csv_open,
+    .flow = csv_flow,
+    .close = csv_close,
+    .lost = csv_lost,
+};

@@ -1,0 +1,80 @@
+/* sinks.c - the sink registry and the list the detector hands every flow to
+ * (include/svcsensor/sink.h). A new output is one file under src/sink/ and one line here. */
+#include "svcsensor/sink.h"
+
+#include <errno.h>
+
+static const struct sink_ops *const registry[] = {
+    &console_sink,
+    &anomaly_log_sink,
+    &report_sink,
+    &flow_csv_sink,
+};
+_Static_assert(sizeof(registry) / sizeof(registry[0]) <= SINKS_MAX, "raise SINKS_MAX");
+
+int sinks__open(struct sink_list *l, const struct sink_env *env)
+{
+	l->n = 0;
+	for (unsigned i = 0; i < sizeof(registry) / sizeof(registry[0]); i++) {
+		void *self = NULL;
+		int err = registry[i]->open(env, &self);
+		if (err) {
+			sinks__close(l);
+			return err;
+		}
+		if (!self)
+			continue;
+		l->ops[l->n] = registry[i];
+		l->self[l->n++] = self;
+	}
+	return 0;
+}
+
+void sinks__flow(struct sink_list *l, const struct sink_flow *f)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->ops[i]->flow)
+			l->ops[i]->flow(l->self[i], f);
+}
+
+void sinks__flush(struct sink_list *l)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->ops[i]->flush)
+			l->ops[i]->flush(l->self[i]);
+}
+
+void sinks__tick(struct sink_list *l, uint64_t now_s)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->ops[i]->tick)
+			l->ops[i]->tick(l->self[i], now_s);
+}
+
+void sinks__reopen(struct sink_list *l)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->ops[i]->reopen)
+			l->ops[i]->reopen(l->self[i]);
+}
+
+int sinks__close(struct sink_list *l)
+{
+	int err = 0;
+	for (unsigned i = 0; i < l->n; i++) {
+		int e = l->ops[i]->close(l->self[i]);
+		if (e && !err)
+			err = e;
+	}
+	l->n = 0;
+	return err;
+}
+
+uint64_t sinks__lost(const struct sink_list *l)
+{
+	uint64_t lost = 0;
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->ops[i]->lost)
+			lost += l->ops[i]->lost(l->self[i]);
+	return lost;
+}
