@@ -58,9 +58,6 @@ struct sink_ops {
 	uint64_t (*lost)(const void *self);
 };
 
-/* The registry's sinks, in the order they receive each flow (src/sink/sinks.c). */
-extern const struct sink_ops console_sink, anomaly_log_sink, report_sink, flow_csv_sink;
-
 #define SINKS_MAX 16
 
 /* The open sinks of a run. */

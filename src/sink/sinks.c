@@ -4,6 +4,8 @@
 
 #include <errno.h>
 
+/* Every sink, in the order each flow reaches them. Each is defined in its own file. */
+extern const struct sink_ops console_sink, anomaly_log_sink, report_sink, flow_csv_sink;
 static const struct sink_ops *const registry[] = {
     &console_sink,
     &anomaly_log_sink,
