@@ -2,7 +2,7 @@
 # The limits of docs/ARCHITECTURE.md (Conventions): no function in src/ over 100 lines, no .c
 # file in src/ over 900 lines (function extents from Universal Ctags, --fields=+ne), and the
 # seams kept: the detector includes no sink's header, sinks and their headers do not include
-# the detector's.
+# the detector's; comments cite only files of the repository.
 # Prints each offender on one line and exits 1 if there is any; prints a summary line otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,11 @@ if grep -EHn "#include \"$sink_headers\"" src/detect/*.c include/svcsensor/detec
 fi
 if grep -EHn '#include "svcsensor/detector\.h"' src/sink/*.c include/svcsensor/{console,report,anomaly_log,flow_csv,sink}.h; then
 	echo "check-limits: a sink must not include the detector's header"
+	bad=1
+fi
+# Comments cite files of this repository only (README.md, docs/, other sources).
+if grep -rEn '\bSPEC\.md\b|\.\./shared/' src include tests bench scripts --include='*.[ch]' --include='*.py' --include='*.sh' | grep -v '^scripts/check-limits.sh'; then
+	echo "check-limits: cite files of the repository (README.md, docs/...), not SPEC.md or ../shared"
 	bad=1
 fi
 [ "$bad" = 0 ] && echo "check-limits: every function in src/ is at most $max_fn lines, every file at most $max_file"
