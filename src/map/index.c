@@ -103,22 +103,36 @@ int map_index_reserve(struct svcmap *m, struct index **ixp, size_t count)
 	return 0;
 }
 
-/* Reader: the nodes of a snapshot of an index, in slot order, into a malloc'd array (caller
- * frees). 0 or -ENOMEM. A concurrent writer may add nodes after the count: they are left out. */
+/* Reader: every node of an index, in slot order, into a malloc'd array (caller frees). 0 or
+ * -ENOMEM. Nodes a concurrent writer adds to this index meanwhile may be in it or not; every
+ * node added before the call is (a new node can take any empty slot, before or after older
+ * ones, so the walk goes to the end of the array instead of stopping at a count taken first;
+ * an index the writer outgrows is replaced, never changed further). */
 static int map_index_collect(const struct index *ix, const void ***out, size_t *n_out)
 {
-	size_t n = 0, cap = ix->mask + 1, k = 0;
-	const void **v;
+	size_t n = 0, cap = ix->mask + 1, k = 0, room;
+	const void **v, **bigger;
 
 	for (size_t i = 0; i < cap; i++)
 		n += LOAD_PTR(ix->slot[i].node) != NULL;
-	v = malloc((n ? n : 1) * sizeof(*v));
+	room = n + n / 16 + 16; /* what the writer may add during the walk */
+	v = malloc(room * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < cap && k < n; i++) {
+	for (size_t i = 0; i < cap; i++) {
 		const void *node = LOAD_PTR(ix->slot[i].node);
-		if (node)
-			v[k++] = node;
+		if (!node)
+			continue;
+		if (k == room) {
+			room *= 2;
+			bigger = realloc(v, room * sizeof(*v));
+			if (!bigger) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = bigger;
+		}
+		v[k++] = node;
 	}
 	*out = v;
 	*n_out = k;
