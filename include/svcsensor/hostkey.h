@@ -1,4 +1,5 @@
-/* hostkey.h - host keys: the name of an address in the service map (README.md, "Host keys and the service map").
+/* hostkey.h - host keys: the name of an address in the service map (README.md, "Host keys and
+ * the service map").
  *
  * A key is a NUL-terminated string of at most HOSTKEY_LEN - 1 bytes written into the caller's
  * buffer: nothing is allocated, nothing can fail. Pure function of the configuration (borrowed,

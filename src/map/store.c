@@ -38,9 +38,10 @@
  *     concurrent readers: lookups, get, size, foreach, save.
  *   - One writer at a time (svcmap__learn, svcmap__merge into it, load while building): the
  *     caller serialises writers. Readers may run concurrently with that one writer (the tests
- *     and the TSan stress program check it; in the product the detector thread is the only writer
- *     of a learn-mode map and the saver thread of src/map/holder.c its concurrent reader). A concurrent reader sees each
- *     source, pair and application either absent or whole (keys complete), never torn:
+ *     and the TSan stress program check it; in the product the detector thread is the only
+ *     writer of a learn-mode map and the saver thread of src/map/holder.c its concurrent
+ *     reader). A concurrent reader sees each source, pair and application either absent or
+ *     whole (keys complete), never torn:
  *       . a new node is written, then its slot's hash, then the slot's pointer with a release
  *         store; readers load the pointer with an acquire load before reading the hash;
  *       . an index that is full enough is rehashed by the writer into a new array twice the
@@ -503,7 +504,7 @@ static int app_set_reserve(struct svcmap *m, struct svc_pair *p, size_t want)
 	if (cap > UINT32_MAX)
 		return -ENOMEM;
 	bigger = map_arena_alloc(&m->arena, sizeof(*bigger) + cap * (sizeof(bigger->name[0]) +
-								 sizeof(struct svc_app *)));
+								     sizeof(struct svc_app *)));
 	if (!bigger)
 		return -ENOMEM;
 	bigger->cap = (uint32_t)cap;
@@ -583,7 +584,7 @@ int map_get_pair(struct svcmap *m, const char *src, const char *dst, struct svc_
 
 /* Find or add (src[, dst[, app]]); NULL dst / app stop early. */
 int map_get_entry(struct svcmap *m, const char *src, const char *dst, const char *app,
-		     struct svc_app **out)
+		  struct svc_app **out)
 {
 	struct svc_pair *p;
 	int err = map_get_pair(m, src, dst, &p);
@@ -664,4 +665,3 @@ int svcmap__merge(struct svcmap *into, const struct svcmap *from)
 	}
 	return err;
 }
-
