@@ -50,21 +50,27 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec);
 void detector__flush(struct detector *d);
 
 /* Periodic work on the detector thread: the sinks' tick (the report every report_interval), the
- * map in learn mode every learn_save_interval, and a requested reload. now_s = wall clock. */
+ * map handed to the saver thread in learn mode every learn_save_interval (src/map/holder.c:
+ * learning goes on while it is written), a requested reload, and the reload counters.
+ * now_s = wall clock. */
 void detector__tick(struct detector *d, uint64_t now_s);
 
 /* Ask for a reload (SIGHUP): map file loaded again and swapped in under RCU (old map kept if
  * the file is broken or missing, one line on stderr), anomaly log reopened. In learn mode only
  * the log is reopened: the map being learned is never replaced. Async-signal-safe (sets an
- * atomic flag); done at the next detector__tick or detector__flow, on the detector thread. */
+ * atomic flag); taken at the next detector__tick or detector__flow, on the detector thread,
+ * which reopens the log and hands the map to the loader thread (src/map/holder.c): judging
+ * goes on against the map in force while the file is parsed. */
 void detector__request_reload(struct detector *d);
 
-/* Final outputs: every sink closed (report saved, log flushed), the map saved in learn mode.
- * 0 or the first negative errno. */
+/* Final outputs: every sink closed (report saved, log flushed), the map saved in learn mode
+ * (after any save still running: the file holds everything learned); a reload still running is
+ * waited for. 0 or the first negative errno. */
 int detector__finish(struct detector *d);
 
 /* Counters so far (updated by the detector thread; read them from it or after joining it).
- * In learn mode every flow is counted in flows and per_verdict[VERDICT_NONE]. */
+ * In learn mode every flow is counted in flows and per_verdict[VERDICT_NONE]. The reload
+ * counters are the loader thread's, collected by detector__tick and detector__finish. */
 const struct detector_stats *detector__stats(const struct detector *d);
 
 /* rcu_register_thread() / rcu_unregister_thread() of the flavour the service map uses. */

@@ -1,13 +1,22 @@
-/* service_map.h - map[source key][destination key] = set of application names, with per-entry
- * counters; host keys; JSON load/save; RCU publication.
+/* service_map.h - the service map store: map[source key][destination key] = set of application
+ * names, with per-entry counters (src/map/store.c, src/map/index.c).
+ *
+ * Related headers, included below so that one include still gives the whole map:
+ *   svcsensor/hostkey.h      host keys (HOSTKEY_LEN, hostkey__of);
+ *   svcsensor/map_file.h     the JSON file: svcmap__load, svcmap__save;
+ *   svcsensor/map_publish.h  the RCU pointer of the map in force: svcmap__current, svcmap__publish;
+ *   svcsensor/map_holder.h   the map in force of a run: initial load, SIGHUP reload on a loader
+ *                            thread, learn-mode saves on a saver thread.
  *
  * Readers (the detector) look up under rcu_read_lock() (liburcu memb flavour, <urcu.h>) and
- * never block; a whole new map is swapped in with svcmap__publish (SIGHUP reload). In learn mode
- * the detector thread is the only writer.
+ * never block. In learn mode the detector thread is the only writer.
  *
  * In memory: flat open-addressing indexes (sources, (source, destination) pairs, interned
  * application names) of {64-bit hash, node} slots; each key string is hashed once per lookup
- * (service_map.c). Freeing a map is a few free() calls, whatever its size.
+ * (src/map/store.c). Freeing a map is a few free() calls, whatever its size.
+ *
+ * Errors: 0 or a negative errno; nothing here prints (the file functions do, map_file.h).
+ * Ownership: a map belongs to whoever made it (svcmap__new, svcmap__load) until it is published.
  *
  * Threads: every thread that calls an svcmap__ function (reader, writer, loader, publisher) must
  * be registered with liburcu: rcu_register_thread() once at its start (<urcu.h>),
@@ -17,16 +26,7 @@
  *   - at most one writer per map at a time (learn, merge into it; the caller serialises
  *     writers), with any number of concurrent readers: lock-free reads stay safe while the
  *     single writer adds entries and grows the indexes (an entry is seen absent or whole);
- *   - svcmap__free only once no other thread can use the map (svcmap__publish ensures it).
- *
- * File (JSON, sorted by key, one line per application):
- *   {"format": "svcsensor-map", "version": 1,
- *    "sources": {"10.42.0.130": {"10.42.0.1": {"DNS": {"flows": 12, "bytes": 3400,
- *                                                      "first_seen_ms": 1700000000000,
- *                                                      "last_seen_ms": 1700000009000}}}}}
- * Counters may be left out of a hand-written file (they are then 0). An empty object makes a
- * known source with no destination ("10.42.0.5": {}) or a known pair with no application
- * ("10.42.0.5": {"10.42.0.1": {}}); both survive a save. */
+ *   - svcmap__free only once no other thread can use the map (svcmap__publish ensures it). */
 #ifndef SVCSENSOR_SERVICE_MAP_H
 #define SVCSENSOR_SERVICE_MAP_H
 
@@ -36,16 +36,7 @@
 
 #include "svcsensor/config.h"
 #include "svcsensor/flow.h"
-
-#define HOSTKEY_LEN 48 /* "remote", an IPv6 address, or "2001:db8::/48" */
-
-/* Host key of an address (README.md, Host keys and the service map): inside local_networks its text form (as
- * inet_ntop writes it); otherwise "remote" (REMOTE_COLLAPSE), the address (REMOTE_ADDRESS) or
- * the masked prefix "203.0.113.0/24", "2001:db8::/48" (REMOTE_PREFIX). IPv4 networks match
- * ipver 4 addresses only, IPv6 networks ipver 6. Writes a NUL-terminated key into out. Per-flow
- * cost: no allocation, no lock, no syscall (~15 ns). */
-void hostkey__of(const struct svc_config *c, const uint8_t addr[16], uint8_t ipver,
-		 char out[HOSTKEY_LEN]);
+#include "svcsensor/hostkey.h"
 
 /* Counters of one (source, destination, application) entry. Times are ms since the epoch. */
 struct svcmap_counters {
@@ -57,19 +48,6 @@ struct svcmap;
 
 struct svcmap *svcmap__new(void);
 void svcmap__free(struct svcmap *m); /* not while readers may hold it: see svcmap__publish */
-
-/* Load a map file. NULL after one line on stderr if the file is unreadable or malformed:
- *   svcsensor: map.json:12:5: '}' expected near ','                     (parse error)
- *   svcsensor: map.json: sources["10.0.0.1"]["remote"]["DNS"]: flows: expected ...  (content)
- * When the file does not exist and missing is non-NULL, *missing is set to true and nothing is
- * printed (the caller decides whether that is an error). The caller keeps its old map on NULL. */
-struct svcmap *svcmap__load(const char *path, bool *missing);
-
-/* Write the map to path atomically (temporary file in the same directory, fflush + fsync,
- * rename, fsync of the directory), mode 0644, sorted by key so that saves diff well.
- * 0 or negative errno after one line on stderr naming path and reason; the old file stays
- * whole and no temporary file is left on any failure. Blocks on disk I/O. */
-int svcmap__save(const struct svcmap *m, const char *path);
 
 /* Add one observation (learn mode; single writer): flows + 1, bytes + bytes, first/last widened
  * (first_ms 0 = unknown). 0, -ENOMEM, or -EINVAL for a name that could not be saved (empty,
@@ -109,14 +87,7 @@ typedef void (*svcmap_visit_fn)(void *ctx, const char *src, const char *dst, con
 				const struct svcmap_counters *cnt);
 void svcmap__foreach(const struct svcmap *m, svcmap_visit_fn fn, void *ctx);
 
-/* RCU publication: the current map pointer. svcmap__current under rcu_read_lock();
- * svcmap__publish swaps in a new map (NULL allowed) and frees the old one after a grace period
- * (synchronize_rcu: it blocks until every reader has left its read-side section, so it must
- * not be called under rcu_read_lock). One publisher at a time. */
-struct svcmap_ref {
-	struct svcmap *map; /* rcu_dereference / rcu_xchg_pointer */
-};
-struct svcmap *svcmap__current(struct svcmap_ref *ref);
-void svcmap__publish(struct svcmap_ref *ref, struct svcmap *next);
+#include "svcsensor/map_file.h"
+#include "svcsensor/map_publish.h"
 
 #endif

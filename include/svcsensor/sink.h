@@ -51,9 +51,10 @@ struct sink_ops {
 	void (*flush)(void *self);
 	void (*tick)(void *self, uint64_t now_s); /* now_s: wall clock, seconds */
 	void (*reopen)(void *self);
-	/* Final output (save, flush), then free. 0 or the negative errno of a failed final
-	 * write (reported by the sink). */
-	int (*close)(void *self);
+	/* final: write the final output (save, flush), then free; 0 or the negative errno of a
+	 * failed final write (reported by the sink). !final (a run that failed to start): free
+	 * without writing anything, so a previous run's files stay as they were; returns 0. */
+	int (*close)(void *self, bool final);
 	/* Records this sink failed to write so far (NULL = it cannot lose any). */
 	uint64_t (*lost)(const void *self);
 };
@@ -77,8 +78,9 @@ void sinks__flush(struct sink_list *l);
 void sinks__tick(struct sink_list *l, uint64_t now_s);
 void sinks__reopen(struct sink_list *l);
 
-/* Close every sink (final outputs), leaving the list empty. 0 or the first negative errno. */
-int sinks__close(struct sink_list *l);
+/* Close every sink (with final outputs when final), leaving the list empty. 0 or the first
+ * negative errno. */
+int sinks__close(struct sink_list *l, bool final);
 
 /* Records lost by every sink so far. */
 uint64_t sinks__lost(const struct sink_list *l);

@@ -2,10 +2,11 @@
  * then the sink list (include/svcsensor/sink.h); plus the learn-mode map saves and the SIGHUP
  * reload. The detector knows no output: it hands each flow to the list.
  *
- * The map judged against sits behind an RCU pointer (svcmap_ref): a reload builds a whole new
- * map off to the side and publishes it, so a broken file never replaces a good map and the
- * judging never waits for a load. In learn mode the same pointer holds the map being learned;
- * nothing else reads it, and a reload only reopens the log (the learned map is never dropped). */
+ * The map judged against is the holder's (src/map/holder.c): a reload is handed to its loader
+ * thread, which builds a whole new map off to the side and publishes it under RCU, so a broken
+ * file never replaces a good map and the judging never waits for a load. In learn mode the
+ * holder keeps the map being learned and its saver thread writes it while learning goes on; a
+ * reload only reopens the log (the learned map is never dropped). */
 #include <urcu.h> /* first: the flavour of the service map's readers */
 
 #include "svcsensor/detector.h"
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/map_holder.h"
 #include "svcsensor/rule.h"
 #include "svcsensor/service_map.h"
 #include "svcsensor/sink.h"
@@ -23,20 +25,14 @@
 struct detector {
 	const struct svc_config *cfg;
 	bool learn;
-	struct svcmap_ref ref; /* detect: the map judged against; learn: the map being learned */
+	struct map_holder *map;	/* detect: the map judged against; learn: the map being learned */
 	struct sink_list sinks; /* every output; closed by detector__finish */
 	struct detector_stats st;
 	atomic_bool reload_pending;
 	uint64_t index; /* running flow index (console lines) */
 	uint64_t next_map_save_s;
-	bool map_dirty; /* learn mode: flows since the last map save */
 	bool learn_error_reported;
 };
-
-static bool is_set(const char *s)
-{
-	return s && *s;
-}
 
 void detector__thread_register(void)
 {
@@ -48,43 +44,9 @@ void detector__thread_unregister(void)
 	rcu_unregister_thread();
 }
 
-/* Load the map file for detector__new. NULL only on a real error (message printed). */
-static struct svcmap *initial_map(const struct svc_config *cfg, bool learn)
-{
-	struct svcmap *m;
-	bool missing = false;
-
-	if (!is_set(cfg->map_file)) {
-		if (learn) {
-			svc_err("learn mode: no map_file to write the service map to");
-			return NULL;
-		}
-		svc_warn("no map_file configured, every flow will be UNKNOWN_SOURCE_IP");
-		m = svcmap__new();
-		goto check_alloc;
-	}
-	m = svcmap__load(cfg->map_file, &missing);
-	if (m)
-		return m;
-	if (!missing)
-		return NULL; /* broken or unreadable: svcmap__load said why */
-	if (learn)
-		fprintf(stderr, "%s: %s: no service map yet, learning a new one\n", SVC_PROG,
-			cfg->map_file);
-	else
-		svc_warn("%s: no service map yet, every flow will be UNKNOWN_SOURCE_IP",
-			 cfg->map_file);
-	m = svcmap__new();
-check_alloc:
-	if (!m)
-		svc_err("service map: %s", strerror(ENOMEM));
-	return m;
-}
-
 struct detector *detector__new(const struct svc_config *cfg, bool learn, FILE *console)
 {
 	struct detector *d = calloc(1, sizeof(*d));
-	struct svcmap *m;
 
 	if (!d) {
 		svc_err("detector: %s", strerror(ENOMEM));
@@ -93,9 +55,8 @@ struct detector *detector__new(const struct svc_config *cfg, bool learn, FILE *c
 	d->cfg = cfg;
 	d->learn = learn;
 	atomic_init(&d->reload_pending, false);
-	if (!(m = initial_map(cfg, learn)))
+	if (!(d->map = map_holder__new(cfg, learn)))
 		goto fail;
-	rcu_assign_pointer(d->ref.map, m); /* no reader yet */
 	struct sink_env env = {.cfg = cfg, .learn = learn, .console = console};
 	if (sinks__open(&d->sinks, &env) != 0)
 		goto fail; /* the sink said why */
@@ -109,9 +70,8 @@ void detector__free(struct detector *d)
 {
 	if (!d)
 		return;
-	sinks__close(&d->sinks); /* nothing left open after detector__finish */
-	/* Nobody reads the map any more: the detector thread is its only reader. */
-	svcmap__free(d->ref.map);
+	sinks__close(&d->sinks, false); /* open only if detector__finish was not called */
+	map_holder__free(d->map); /* stops its loader / saver thread, frees the map */
 	free(d);
 }
 
@@ -120,34 +80,13 @@ void detector__request_reload(struct detector *d)
 	atomic_store_explicit(&d->reload_pending, true, memory_order_release);
 }
 
-/* SIGHUP: reopen the log (external logrotate), then in detect mode load the map file again and
- * publish it; a missing or broken file keeps the map in use. */
+/* SIGHUP: reopen the log (external logrotate), then in detect mode hand the map reload to the
+ * holder's loader thread; a missing or broken file keeps the map in use. */
 static void reload(struct detector *d)
 {
-	const char *path = d->cfg->map_file;
-	struct svcmap *m;
-	bool missing = false;
-	size_t sources = 0, pairs = 0, entries = 0;
-
 	atomic_store_explicit(&d->reload_pending, false, memory_order_relaxed);
 	sinks__reopen(&d->sinks);
-	if (d->learn || !is_set(path))
-		return;
-	m = svcmap__load(path, &missing);
-	if (!m) {
-		d->st.map_reload_failures++;
-		if (missing)
-			svc_err("%s: cannot reload the service map: %s; keeping the current map",
-				path, strerror(ENOENT));
-		/* else svcmap__load said where and why, in one line; the summary at exit
-		 * counts failed reloads, and the README says the current map stays. */
-		return;
-	}
-	svcmap__size(m, &sources, &pairs, &entries);
-	svcmap__publish(&d->ref, m); /* the old map is freed after a grace period */
-	d->st.map_reloads++;
-	fprintf(stderr, "%s: %s: service map reloaded (%zu sources, %zu pairs, %zu entries)\n",
-		SVC_PROG, path, sources, pairs, entries);
+	map_holder__reload(d->map); /* returns at once; learn mode: nothing */
 }
 
 static inline void reload_if_pending(struct detector *d)
@@ -168,18 +107,14 @@ static void name_copy(char *out, const char *in, size_t size)
 static void learn_flow(struct detector *d, const struct flow_record *rec, const char *src,
 		       const char *dst, const char *app, uint64_t bytes)
 {
-	int err;
+	int err = map_holder__learn(d->map, src, dst, app, bytes, rec->first_us / SVC_US_PER_MS,
+				    rec->last_us / SVC_US_PER_MS);
 
-	rcu_read_lock(); /* lock-free hash table updates are made inside a read-side section */
-	err = svcmap__learn(rcu_dereference(d->ref.map), src, dst, app, bytes,
-			    rec->first_us / SVC_US_PER_MS, rec->last_us / SVC_US_PER_MS);
-	rcu_read_unlock();
 	if (err && !d->learn_error_reported) {
 		d->learn_error_reported = true;
 		svc_err("service map: cannot learn %s -> %s %s: %s (further errors not reported)",
 			src, dst, app, strerror(-err));
 	}
-	d->map_dirty = true;
 }
 
 enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
@@ -201,7 +136,7 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
 		learn_flow(d, rec, src, dst, app, bytes);
 	} else {
 		rcu_read_lock();
-		f.verdict = rule__judge(svcmap__current(&d->ref), d->cfg, src, dst, app, master,
+		f.verdict = rule__judge(map_holder__current(d->map), d->cfg, src, dst, app, master,
 					&f.allowed);
 		rcu_read_unlock();
 		if (f.allowed) /* silenced by an allow rule: counted NONE */
@@ -210,18 +145,6 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
 	d->st.per_verdict[f.verdict]++;
 	sinks__flow(&d->sinks, &f);
 	return f.verdict;
-}
-
-static int save_map(struct detector *d)
-{
-	int err;
-
-	rcu_read_lock();
-	err = svcmap__save(rcu_dereference(d->ref.map), d->cfg->map_file);
-	rcu_read_unlock();
-	if (!err)
-		d->map_dirty = false;
-	return err;
 }
 
 void detector__flush(struct detector *d)
@@ -234,9 +157,9 @@ void detector__tick(struct detector *d, uint64_t now_s)
 {
 	reload_if_pending(d);
 	sinks__tick(&d->sinks, now_s);
-	if (d->learn && svc_due(&d->next_map_save_s, d->cfg->learn_save_interval, now_s) &&
-	    d->map_dirty)
-		save_map(d);
+	if (d->learn && svc_due(&d->next_map_save_s, d->cfg->learn_save_interval, now_s))
+		map_holder__save_async(d->map); /* if anything was learned; the saver writes it */
+	map_holder__reloads(d->map, &d->st.map_reloads, &d->st.map_reload_failures);
 }
 
 int detector__finish(struct detector *d)
@@ -244,11 +167,10 @@ int detector__finish(struct detector *d)
 	int err, e;
 
 	detector__flush(d);
-	err = sinks__close(&d->sinks); /* final report, last log lines */
-	if (d->learn) {
-		e = save_map(d);
-		err = err ? err : e;
-	}
+	err = sinks__close(&d->sinks, true); /* final report, last log lines */
+	e = map_holder__finish(d->map); /* learn mode: the final save, after any running one */
+	err = err ? err : e;
+	map_holder__reloads(d->map, &d->st.map_reloads, &d->st.map_reload_failures);
 	return err;
 }
 

@@ -424,9 +424,9 @@ static void al_reopen(void *self)
 	anomaly_log__reopen(self);
 }
 
-static int al_close(void *self)
+static int al_close(void *self, bool final)
 {
-	int err = anomaly_log__flush(self);
+	int err = final ? anomaly_log__flush(self) : 0;
 
 	anomaly_log__close(self);
 	return err;

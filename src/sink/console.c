@@ -127,8 +127,9 @@ static void con_tick(void *self, uint64_t now_s)
 	console__flush(self);
 }
 
-static int con_close(void *self)
+static int con_close(void *self, bool final)
 {
+	(void)final; /* lines already printed are flushed either way */
 	console__free(self);
 	return 0;
 }

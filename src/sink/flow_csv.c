@@ -164,8 +164,9 @@ static void csv_flow(void *self, const struct sink_flow *f)
 	flow_csv__write(self, f->rec, f->learned ? NULL : verdict__name(f->verdict));
 }
 
-static int csv_close(void *self)
+static int csv_close(void *self, bool final)
 {
+	(void)final; /* rows already written stay; the file was created at open */
 	return flow_csv__close(self);
 }
 

@@ -759,10 +759,10 @@ static void rs_tick(void *self, uint64_t now_s)
 		s->dirty = false;
 }
 
-static int rs_close(void *self)
+static int rs_close(void *self, bool final)
 {
 	struct report_sink *s = self;
-	int err = report__save(s->rep, s->path);
+	int err = final ? report__save(s->rep, s->path) : 0;
 
 	report__free(s->rep);
 	free(s);

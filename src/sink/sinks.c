@@ -21,7 +21,7 @@ int sinks__open(struct sink_list *l, const struct sink_env *env)
 		void *self = NULL;
 		int err = registry[i]->open(env, &self);
 		if (err) {
-			sinks__close(l);
+			sinks__close(l, false);
 			return err;
 		}
 		if (!self)
@@ -60,11 +60,11 @@ void sinks__reopen(struct sink_list *l)
 			l->ops[i]->reopen(l->self[i]);
 }
 
-int sinks__close(struct sink_list *l)
+int sinks__close(struct sink_list *l, bool final)
 {
 	int err = 0;
 	for (unsigned i = 0; i < l->n; i++) {
-		int e = l->ops[i]->close(l->self[i]);
+		int e = l->ops[i]->close(l->self[i], final);
 		if (e && !err)
 			err = e;
 	}

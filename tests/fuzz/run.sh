@@ -46,7 +46,8 @@ PCAP_FLAGS=$(pkg-config --cflags --libs libpcap 2>/dev/null || echo -lpcap)
 "$CLANG" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-Iinclude $(pkg-config --cflags liburcu yajl) tests/fuzz/fuzz_map.c \
-	src/detect/service_map.c src/common.c src/flow/flow.c $(pkg-config --libs liburcu yajl) \
+	src/map/store.c src/map/index.c src/map/file.c src/common.c src/flow/flow.c \
+	$(pkg-config --libs liburcu yajl) \
 	-o "$OUT/fuzz_map"
 mkdir -p "$OUT/seeds-map" "$OUT/corpus-map"
 printf '%s' '{"format": "svcsensor-map", "version": 1, "sources": {"10.42.0.130": {"10.42.0.1":

@@ -1,7 +1,7 @@
 /* stress_service_map.c - ThreadSanitizer stress of the service map's RCU publication (Criterion
  * cannot run under TSan): 3 readers look up under rcu_read_lock while the main thread publishes
  * 1000 maps; then a reader runs while the main thread learns into a live map (the single writer
- * with concurrent readers that service_map.c supports): first new sources and pairs (the
+ * with concurrent readers that src/map/store.c supports): first new sources and pairs (the
  * indexes grow and are republished), then many applications per pair and more distinct names
  * than a pair's bit set holds (application sets grow and are republished, names past id 128 are
  * found by scanning). Exit 0 on success. */
