@@ -1,18 +1,18 @@
-/* config.c - every tunable: built-in defaults, the JSON config file (jansson), validation.
- *
- * One table (opts[]) names every key, where it lives in struct svc_config, its kind and its
- * range. config__load checks each key of the file against it (so a message names the key) and
- * config__validate checks the same ranges again after command-line flags, plus the constraints
- * that span several keys. The file is strict: an unknown key or a wrong type is an error, not a
- * warning, because a typo in a sensor's config silently running with a default is worse. */
+/* config.c - the JSON config file (jansson), the built-in defaults and validation, all driven
+ * by the option table (src/options.c): a key is accepted when a row names it, its value is
+ * checked against that row's type and range (so a message names the key and what it
+ * expects), and config__validate checks the same ranges again after command-line flags, plus
+ * the constraints that span several keys. The file is strict: an unknown key or a wrong type is
+ * an error, not a warning, because a typo in a sensor's config silently running with a default
+ * is worse. */
 #include "svcsensor/config.h"
 #include "svcsensor/json_util.h"
+#include "svcsensor/options.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,78 +23,12 @@
 #include "svcsensor/common.h"
 
 #define CONFIG_MAX_BYTES (4u << 20) /* a config file larger than this is not a config file */
-#define U32_MAX_LL ((long long)UINT32_MAX)
 
-enum opt_kind {
-	OPT_UINT,	 /* unsigned */
-	OPT_U8,		 /* uint8_t */
-	OPT_U32,	 /* uint32_t */
-	OPT_U64,	 /* uint64_t */
-	OPT_BOOL,	 /* bool */
-	OPT_STR,	 /* char *, non-empty */
-	OPT_STR_NULL,	 /* char *, null or "" = off (stored as NULL) */
-	OPT_FANOUT,	 /* char *, one of fanout_names */
-	OPT_PRINT,	 /* enum print_mode */
-	OPT_REMOTE_MODE, /* enum remote_mode */
-	OPT_CIDRS,	 /* local_networks + n_local_networks */
-	OPT_NAMES,	 /* minor_masters + n_minor_masters */
-	OPT_ALLOW,	 /* allow + n_allow */
-};
-
-struct opt {
-	const char *name; /* JSON key = struct field name */
-	enum opt_kind kind;
-	size_t off;
-	long long min, max; /* integer kinds */
-};
-
-#define OFF(f) offsetof(struct svc_config, f)
-
-static const struct opt opts[] = {
-    {"local_networks", OPT_CIDRS, OFF(local_networks), 0, 0},
-    {"remote_mode", OPT_REMOTE_MODE, OFF(remote_mode), 0, 0},
-    {"remote_prefix4", OPT_U8, OFF(remote_prefix4), 1, 32},
-    {"remote_prefix6", OPT_U8, OFF(remote_prefix6), 1, 128},
-    {"map_file", OPT_STR, OFF(map_file), 0, 0},
-    {"log_file", OPT_STR_NULL, OFF(log_file), 0, 0},
-    {"log_max_bytes", OPT_U64, OFF(log_max_bytes), 1, LLONG_MAX},
-    {"log_keep", OPT_UINT, OFF(log_keep), 1, 1000},
-    {"report_file", OPT_STR_NULL, OFF(report_file), 0, 0},
-    {"report_interval", OPT_UINT, OFF(report_interval), 0, U32_MAX_LL},
-    {"flows_out", OPT_STR_NULL, OFF(flows_out), 0, 0},
-    {"idle_timeout", OPT_UINT, OFF(idle_timeout), 1, U32_MAX_LL},
-    {"active_timeout", OPT_UINT, OFF(active_timeout), 1, U32_MAX_LL},
-    {"tcp_linger", OPT_UINT, OFF(tcp_linger), 0, U32_MAX_LL},
-    {"max_flows", OPT_U32, OFF(max_flows), 16, 1LL << 28},
-    {"threads", OPT_UINT, OFF(threads), 1, 64},
-    {"tcp_max_pkts", OPT_UINT, OFF(tcp_max_pkts), 1, 10000},
-    {"udp_max_pkts", OPT_UINT, OFF(udp_max_pkts), 1, 10000},
-    {"guess", OPT_BOOL, OFF(guess), 0, 0},
-    {"print", OPT_PRINT, OFF(print), 0, 0},
-    {"minor_masters", OPT_NAMES, OFF(minor_masters), 0, 0},
-    {"allow", OPT_ALLOW, OFF(allow), 0, 0},
-    {"learn_save_interval", OPT_UINT, OFF(learn_save_interval), 0, U32_MAX_LL},
-    {"interface", OPT_STR_NULL, OFF(interface), 0, 0},
-    {"fanout", OPT_FANOUT, OFF(fanout), 0, 0},
-    {"bpf_filter", OPT_STR_NULL, OFF(bpf_filter), 0, 0},
-    {"ring_block_size", OPT_UINT, OFF(ring_block_size), 4096, 1LL << 30},
-    {"ring_block_count", OPT_UINT, OFF(ring_block_count), 1, 1LL << 20},
-    {"ring_frame_size", OPT_UINT, OFF(ring_frame_size), 128, 1LL << 30},
-    {"ring_block_timeout_ms", OPT_UINT, OFF(ring_block_timeout_ms), 0, 60000},
-    {"promisc", OPT_BOOL, OFF(promisc), 0, 0},
-    {"user", OPT_STR_NULL, OFF(user), 0, 0},
-    {"stats_interval", OPT_UINT, OFF(stats_interval), 0, U32_MAX_LL},
-};
-
-static const char *const fanout_names[] = {"hash", "cpu", "qm", "ebpf"};
-static const char *const print_names[] = {
-    [PRINT_ALL] = "all", [PRINT_ANOMALIES] = "anomalies", [PRINT_NONE] = "none"};
-static const char *const remote_names[] = {
-    [REMOTE_COLLAPSE] = "remote", [REMOTE_ADDRESS] = "address", [REMOTE_PREFIX] = "prefix"};
-
-static const char *const default_networks[] = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-					       "fc00::/7", "fe80::/10"};
-static const char *const default_minor_masters[] = {"DNS", "TLS"};
+const char *const config_fanout_names[] = {"hash", "cpu", "qm", "ebpf", NULL};
+const char *const config_print_names[] = {
+    [PRINT_ALL] = "all", [PRINT_ANOMALIES] = "anomalies", [PRINT_NONE] = "none", NULL};
+const char *const config_remote_names[] = {
+    [REMOTE_COLLAPSE] = "remote", [REMOTE_ADDRESS] = "address", [REMOTE_PREFIX] = "prefix", NULL};
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -128,93 +62,28 @@ static void free_allow(struct allow_rule *v, size_t n)
 	free(v);
 }
 
-static int names_dup(const char *const *src, size_t n, char ***out)
+/* The index of s in a NULL-terminated list of names, or -1. */
+static int name_index(const char *const *names, const char *s)
 {
-	char **v = calloc(n ? n : 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		v[i] = strdup(src[i]);
-		if (!v[i]) {
-			free_names(v, i);
-			return -ENOMEM;
-		}
-	}
-	*out = v;
-	return 0;
-}
-
-static unsigned long long get_uint(const struct svc_config *c, const struct opt *o)
-{
-	const char *p = (const char *)c + o->off;
-	switch (o->kind) {
-	case OPT_UINT:
-		return *(const unsigned *)(const void *)p;
-	case OPT_U8:
-		return *(const uint8_t *)(const void *)p;
-	case OPT_U32:
-		return *(const uint32_t *)(const void *)p;
-	case OPT_U64:
-		return *(const uint64_t *)(const void *)p;
-	default:
-		return 0;
-	}
-}
-
-static void set_uint(struct svc_config *c, const struct opt *o, unsigned long long v)
-{
-	char *p = (char *)c + o->off;
-	switch (o->kind) {
-	case OPT_UINT:
-		*(unsigned *)(void *)p = (unsigned)v;
-		break;
-	case OPT_U8:
-		*(uint8_t *)(void *)p = (uint8_t)v;
-		break;
-	case OPT_U32:
-		*(uint32_t *)(void *)p = (uint32_t)v;
-		break;
-	case OPT_U64:
-		*(uint64_t *)(void *)p = (uint64_t)v;
-		break;
-	default:
-		break;
-	}
-}
-
-static bool is_int_kind(enum opt_kind k)
-{
-	return k == OPT_UINT || k == OPT_U8 || k == OPT_U32 || k == OPT_U64;
-}
-
-/* "a positive integer", "an integer from 1 to 64", ... for messages. */
-static const char *range_text(const struct opt *o, char *buf, size_t len)
-{
-	bool open_top = o->max >= U32_MAX_LL;
-	if (open_top && o->min == 1)
-		return "a positive integer";
-	if (open_top && o->min == 0)
-		return "a non-negative integer";
-	if (open_top)
-		snprintf(buf, len, "an integer >= %lld", o->min);
-	else
-		snprintf(buf, len, "an integer from %lld to %lld", o->min, o->max);
-	return buf;
-}
-
-static int name_index(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (names[i] && strcmp(names[i], s) == 0)
-			return (int)i;
+	for (int i = 0; s && names[i]; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
 	return -1;
+}
+
+static size_t names_count(const char *const *names)
+{
+	size_t n = 0;
+	while (names[n])
+		n++;
+	return n;
 }
 
 /* ---- parsers shared with the command line --------------------------------------------------- */
 
 int config__parse_print(const char *s, enum print_mode *out)
 {
-	int i = s ? name_index(print_names, SVC_ARRAY_LEN(print_names), s) : -1;
+	int i = name_index(config_print_names, s);
 	if (i < 0)
 		return -EINVAL;
 	*out = (enum print_mode)i;
@@ -223,7 +92,7 @@ int config__parse_print(const char *s, enum print_mode *out)
 
 int config__parse_remote_mode(const char *s, enum remote_mode *out)
 {
-	int i = s ? name_index(remote_names, SVC_ARRAY_LEN(remote_names), s) : -1;
+	int i = name_index(config_remote_names, s);
 	if (i < 0)
 		return -EINVAL;
 	*out = (enum remote_mode)i;
@@ -232,12 +101,12 @@ int config__parse_remote_mode(const char *s, enum remote_mode *out)
 
 const char *config__print_name(enum print_mode m)
 {
-	return (unsigned)m < SVC_ARRAY_LEN(print_names) ? print_names[m] : "?";
+	return (unsigned)m < names_count(config_print_names) ? config_print_names[m] : "?";
 }
 
 const char *config__remote_mode_name(enum remote_mode m)
 {
-	return (unsigned)m < SVC_ARRAY_LEN(remote_names) ? remote_names[m] : "?";
+	return (unsigned)m < names_count(config_remote_names) ? config_remote_names[m] : "?";
 }
 
 int config__parse_cidr(const char *s, struct cidr *out)
@@ -295,79 +164,37 @@ int config__parse_cidr(const char *s, struct cidr *out)
 
 void config__free(struct svc_config *c)
 {
+	size_t n;
+	const struct svc_option *t = options__table(&n);
+
 	if (!c)
 		return;
-	free(c->local_networks);
-	free(c->map_file);
-	free(c->log_file);
-	free(c->report_file);
-	free(c->flows_out);
-	free_names(c->minor_masters, c->n_minor_masters);
-	free_allow(c->allow, c->n_allow);
-	free(c->interface);
-	free(c->fanout);
-	free(c->bpf_filter);
-	free(c->user);
+	for (size_t i = 0; i < n; i++)
+		if (t[i].home == SVC_OPT_CFG)
+			options__release(&t[i], c);
 	memset(c, 0, sizeof(*c));
 }
 
 int config__defaults(struct svc_config *c)
 {
+	size_t n;
+	const struct svc_option *t = options__table(&n);
+	char why[256];
+
 	memset(c, 0, sizeof(*c));
-
-	c->n_local_networks = SVC_ARRAY_LEN(default_networks);
-	c->local_networks = calloc(c->n_local_networks, sizeof(*c->local_networks));
-	if (!c->local_networks)
-		goto nomem;
-	for (size_t i = 0; i < c->n_local_networks; i++)
-		if (config__parse_cidr(default_networks[i], &c->local_networks[i]) != 0)
-			goto nomem; /* cannot happen: the table above is valid */
-	c->remote_mode = REMOTE_COLLAPSE;
-	c->remote_prefix4 = 24;
-	c->remote_prefix6 = 48;
-
-	if (config__set_str(&c->map_file, "svcsensor-map.json") ||
-	    config__set_str(&c->log_file, "anomalies.log") ||
-	    config__set_str(&c->report_file, "svcsensor-report.txt") ||
-	    config__set_str(&c->fanout, "hash"))
-		goto nomem;
-	c->log_max_bytes = 10485760;
-	c->log_keep = 5;
-	c->report_interval = 60;
-	c->flows_out = NULL;
-
-	c->idle_timeout = 120;
-	c->active_timeout = 1800;
-	c->tcp_linger = 2;
-	c->max_flows = 262144;
-	c->threads = 1;
-	c->tcp_max_pkts = 80;
-	c->udp_max_pkts = 24;
-	c->guess = true;
-
-	c->print = PRINT_ALL;
-	if (names_dup(default_minor_masters, SVC_ARRAY_LEN(default_minor_masters),
-		      &c->minor_masters))
-		goto nomem;
-	c->n_minor_masters = SVC_ARRAY_LEN(default_minor_masters);
-	c->allow = NULL;
-	c->n_allow = 0;
-	c->learn_save_interval = 300;
-
-	c->interface = NULL;
-	c->bpf_filter = NULL;
-	c->ring_block_size = 1048576;
-	c->ring_block_count = 64;
-	c->ring_frame_size = 2048;
-	c->ring_block_timeout_ms = 100;
-	c->promisc = true;
-	c->user = NULL;
-	c->stats_interval = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (t[i].home != SVC_OPT_CFG)
+			continue;
+		int err = options__set_default(&t[i], c, why, sizeof(why));
+		if (err) {
+			/* -EINVAL: a default outside its own row's range (tests/test_options.c) */
+			if (err == -EINVAL)
+				svc_err("default of %s: %s", t[i].key, why);
+			config__free(c);
+			return err;
+		}
+	}
 	return 0;
-
-nomem:
-	config__free(c);
-	return -ENOMEM;
 }
 
 /* ---- the file ------------------------------------------------------------------------------ */
@@ -447,30 +274,27 @@ static const char *plain_string(const json_t *j)
 	return s;
 }
 
-static int load_int(struct svc_config *c, const struct opt *o, const json_t *v,
+static int load_int(struct svc_config *c, const struct svc_option *o, const json_t *v,
 		    const struct load_ctx *lc)
 {
-	char buf[64];
+	char buf[64], why[256];
 	if (!json_is_integer(v))
-		return key_error(lc, o->name, "expected %s, got %s",
-				 range_text(o, buf, sizeof(buf)), json_util__kind(v));
-	long long x = json_integer_value(v);
-	if (x < o->min || x > o->max)
-		return key_error(lc, o->name, "expected %s, got %lld",
-				 range_text(o, buf, sizeof(buf)), x);
-	set_uint(c, o, (unsigned long long)x);
+		return key_error(lc, o->key, "expected %s, got %s",
+				 options__expected(o, buf, sizeof(buf)), json_util__kind(v));
+	if (options__set_int(o, c, json_integer_value(v), why, sizeof(why)) != 0)
+		return key_error(lc, o->key, "%s", why);
 	return 0;
 }
 
-static int load_cidrs(struct svc_config *c, const json_t *v, const struct load_ctx *lc,
-		      const char *key)
+static int load_cidrs(struct svc_config *c, const struct svc_option *o, const json_t *v,
+		      const struct load_ctx *lc)
 {
 	size_t n, i;
 	const json_t *e;
 	struct cidr *nets;
 
 	if (!json_is_array(v))
-		return key_error(lc, key, "expected an array of CIDR strings, got %s",
+		return key_error(lc, o->key, "expected an array of CIDR strings, got %s",
 				 json_util__kind(v));
 	n = json_array_size(v);
 	nets = calloc(n ? n : 1, sizeof(*nets));
@@ -481,32 +305,31 @@ static int load_cidrs(struct svc_config *c, const json_t *v, const struct load_c
 		const char *s = plain_string(e);
 		if (!s) {
 			free(nets);
-			return key_error(lc, key, "element %zu: expected a CIDR string, got %s", i,
-					 json_util__kind(e));
+			return key_error(lc, o->key, "element %zu: expected a CIDR string, got %s",
+					 i, json_util__kind(e));
 		}
 		if (config__parse_cidr(s, &nets[i]) != 0) {
 			free(nets);
-			return key_error(lc, key,
+			return key_error(lc, o->key,
 					 "element %zu: \"%s\" is not a network (expected "
 					 "ADDRESS/PREFIX, e.g. 10.0.0.0/8 or fc00::/7)",
 					 i, s);
 		}
 	}
-	free(c->local_networks);
-	c->local_networks = nets;
-	c->n_local_networks = n;
+	options__list_replace(o, c, nets, n);
 	return 0;
 }
 
-static int load_names(struct svc_config *c, const json_t *v, const struct load_ctx *lc,
-		      const char *key)
+static int load_names(struct svc_config *c, const struct svc_option *o, const json_t *v,
+		      const struct load_ctx *lc)
 {
 	size_t n, i;
 	const json_t *e;
 	char **names;
 
 	if (!json_is_array(v))
-		return key_error(lc, key, "expected an array of names, got %s", json_util__kind(v));
+		return key_error(lc, o->key, "expected an array of names, got %s",
+				 json_util__kind(v));
 	n = json_array_size(v);
 	names = calloc(n ? n : 1, sizeof(*names));
 	if (!names)
@@ -516,7 +339,7 @@ static int load_names(struct svc_config *c, const json_t *v, const struct load_c
 		const char *s = plain_string(e);
 		if (!s || !*s) {
 			free_names(names, i);
-			return key_error(lc, key,
+			return key_error(lc, o->key,
 					 "element %zu: expected a non-empty string, got %s", i,
 					 s ? "\"\"" : json_util__kind(e));
 		}
@@ -526,14 +349,34 @@ static int load_names(struct svc_config *c, const json_t *v, const struct load_c
 			return -ENOMEM;
 		}
 	}
-	free_names(c->minor_masters, c->n_minor_masters);
-	c->minor_masters = names;
-	c->n_minor_masters = n;
+	options__list_replace(o, c, names, n);
 	return 0;
 }
 
-static int load_allow(struct svc_config *c, const json_t *v, const struct load_ctx *lc,
-		      const char *key)
+/* One member of an allow rule: src, dst or app, a non-empty string or null (= any). */
+static int load_allow_member(struct allow_rule *r, size_t i, const char *mk, const json_t *mv,
+			     const struct load_ctx *lc, const char *key)
+{
+	char **field = strcmp(mk, "src") == 0	? &r->src
+		       : strcmp(mk, "dst") == 0 ? &r->dst
+		       : strcmp(mk, "app") == 0 ? &r->app
+						: NULL;
+	const char *s = plain_string(mv);
+
+	if (!field)
+		return key_error(
+		    lc, key, "element %zu: unknown member \"%s\" (expected src, dst, app)", i, mk);
+	if (json_is_null(mv))
+		return 0; /* wildcard, the same as leaving it out */
+	if (!s || !*s)
+		return key_error(lc, key,
+				 "element %zu: \"%s\" must be a non-empty string or null, got %s",
+				 i, mk, s ? "\"\"" : json_util__kind(mv));
+	return config__set_str(field, s);
+}
+
+static int load_allow(struct svc_config *c, const struct svc_option *o, const json_t *v,
+		      const struct load_ctx *lc)
 {
 	size_t n, i;
 	const json_t *e;
@@ -541,7 +384,7 @@ static int load_allow(struct svc_config *c, const json_t *v, const struct load_c
 	int err = 0;
 
 	if (!json_is_array(v))
-		return key_error(lc, key,
+		return key_error(lc, o->key,
 				 "expected an array of {\"src\",\"dst\",\"app\"} objects, got %s",
 				 json_util__kind(v));
 	n = json_array_size(v);
@@ -553,118 +396,76 @@ static int load_allow(struct svc_config *c, const json_t *v, const struct load_c
 		const char *mk;
 		const json_t *mv;
 		if (!json_is_object(e)) {
-			err = key_error(lc, key, "element %zu: expected an object, got %s", i,
+			err = key_error(lc, o->key, "element %zu: expected an object, got %s", i,
 					json_util__kind(e));
 			goto fail;
 		}
 		json_object_foreach((json_t *)e, mk, mv)
 		{
-			char **field = strcmp(mk, "src") == 0	? &rules[i].src
-				       : strcmp(mk, "dst") == 0 ? &rules[i].dst
-				       : strcmp(mk, "app") == 0 ? &rules[i].app
-								: NULL;
-			const char *s = plain_string(mv);
-			if (!field) {
-				err = key_error(lc, key,
-						"element %zu: unknown member \"%s\" (expected src, "
-						"dst, app)",
-						i, mk);
+			if ((err = load_allow_member(&rules[i], i, mk, mv, lc, o->key)) != 0)
 				goto fail;
-			}
-			if (json_is_null(mv))
-				continue; /* wildcard, the same as leaving it out */
-			if (!s || !*s) {
-				err = key_error(lc, key,
-						"element %zu: \"%s\" must be a non-empty string or "
-						"null, got %s",
-						i, mk, s ? "\"\"" : json_util__kind(mv));
-				goto fail;
-			}
-			if (config__set_str(field, s)) {
-				err = -ENOMEM;
-				goto fail;
-			}
 		}
 		if (!rules[i].src && !rules[i].dst && !rules[i].app) {
-			err = key_error(lc, key,
+			err = key_error(lc, o->key,
 					"element %zu: a rule needs at least one of src, dst, app "
 					"(an empty rule would silence every anomaly)",
 					i);
 			goto fail;
 		}
 	}
-	free_allow(c->allow, c->n_allow);
-	c->allow = rules;
-	c->n_allow = n;
+	options__list_replace(o, c, rules, n);
 	return 0;
 fail:
 	free_allow(rules, n);
 	return err;
 }
 
+/* A string value for a row that takes one (a string type or a choice). */
+static int load_text(struct svc_config *c, const struct svc_option *o, const json_t *v,
+		     const struct load_ctx *lc)
+{
+	const char *s = plain_string(v);
+	char buf[128], why[512];
+	int err;
+
+	if (o->type == SVC_OPT_STR_NULL && json_is_null(v))
+		return options__set_text(o, c, "", why, sizeof(why));
+	if (o->type == SVC_OPT_STR_OFF && json_is_null(v))
+		return config__set_str((char **)options__field(o, c), NULL);
+	if (!s)
+		return key_error(lc, o->key, "expected %s, got %s",
+				 options__expected(o, buf, sizeof(buf)), json_util__kind(v));
+	err = options__set_text(o, c, s, why, sizeof(why));
+	if (err == -EINVAL)
+		return key_error(lc, o->key, "%s", why);
+	return err;
+}
+
 static int load_member(struct svc_config *c, const char *key, const json_t *v,
 		       const struct load_ctx *lc)
 {
-	const struct opt *o = NULL;
-	for (size_t i = 0; i < SVC_ARRAY_LEN(opts); i++)
-		if (strcmp(opts[i].name, key) == 0)
-			o = &opts[i];
+	const struct svc_option *o = options__find_key(key);
 	if (!o)
 		return key_error(lc, key, "unknown setting");
 
-	char **strp = (char **)(void *)((char *)c + o->off);
-	const char *s = plain_string(v);
-
-	switch (o->kind) {
-	case OPT_UINT:
-	case OPT_U8:
-	case OPT_U32:
-	case OPT_U64:
+	switch (o->type) {
+	case SVC_OPT_INT:
 		return load_int(c, o, v, lc);
-	case OPT_BOOL:
+	case SVC_OPT_BOOL:
 		if (!json_is_boolean(v))
 			return key_error(lc, key, "expected true or false, got %s",
 					 json_util__kind(v));
-		*(bool *)(void *)((char *)c + o->off) = json_is_true(v);
+		*(bool *)options__field(o, c) = json_is_true(v);
 		return 0;
-	case OPT_STR:
-		if (!s || !*s)
-			return key_error(lc, key, "expected a non-empty string, got %s",
-					 s ? "\"\"" : json_util__kind(v));
-		return config__set_str(strp, s);
-	case OPT_STR_NULL:
-		if (json_is_null(v))
-			return config__set_str(strp, NULL);
-		if (!s)
-			return key_error(lc, key, "expected a string or null, got %s",
-					 json_util__kind(v));
-		return config__set_str(strp, *s ? s : NULL);
-	case OPT_FANOUT:
-		if (!s || name_index(fanout_names, SVC_ARRAY_LEN(fanout_names), s) < 0)
-			return key_error(
-			    lc, key, "expected \"hash\", \"cpu\", \"qm\" or \"ebpf\", got %s%s%s",
-			    s ? "\"" : "", s ? s : json_util__kind(v), s ? "\"" : "");
-		return config__set_str(strp, s);
-	case OPT_PRINT:
-		if (!s || config__parse_print(s, &c->print) != 0)
-			return key_error(lc, key,
-					 "expected \"all\", \"anomalies\" or \"none\", got %s%s%s",
-					 s ? "\"" : "", s ? s : json_util__kind(v), s ? "\"" : "");
-		return 0;
-	case OPT_REMOTE_MODE:
-		if (!s || config__parse_remote_mode(s, &c->remote_mode) != 0)
-			return key_error(
-			    lc, key, "expected \"remote\", \"address\" or \"prefix\", got %s%s%s",
-			    s ? "\"" : "", s ? s : json_util__kind(v), s ? "\"" : "");
-		return 0;
-	case OPT_CIDRS:
-		return load_cidrs(c, v, lc, key);
-	case OPT_NAMES:
-		return load_names(c, v, lc, key);
-	case OPT_ALLOW:
-		return load_allow(c, v, lc, key);
+	case SVC_OPT_CIDRS:
+		return load_cidrs(c, o, v, lc);
+	case SVC_OPT_NAMES:
+		return load_names(c, o, v, lc);
+	case SVC_OPT_ALLOW:
+		return load_allow(c, o, v, lc);
+	default:
+		return load_text(c, o, v, lc);
 	}
-	return -EINVAL;
 }
 
 /* Read the whole file (bounded) so that error messages can point at a key's line. */
@@ -778,48 +579,54 @@ cleanup:
 
 /* ---- validation ---------------------------------------------------------------------------- */
 
-int config__validate(const struct svc_config *c)
+/* One key's value on its own, as its row says (a caller may have set the field directly). */
+static int validate_key(const struct svc_config *c, const struct svc_option *o)
 {
-	char buf[64];
-	long page = sysconf(_SC_PAGESIZE);
+	char buf[128];
+	const void *f = (const char *)c + o->off;
+	const char *s = NULL;
+	unsigned long long v;
 
-	if (page <= 0)
-		page = 4096;
-
-	for (size_t i = 0; i < SVC_ARRAY_LEN(opts); i++) {
-		const struct opt *o = &opts[i];
-		if (!is_int_kind(o->kind))
-			continue;
-		unsigned long long v = get_uint(c, o);
+	if (o->type == SVC_OPT_STR || o->type == SVC_OPT_NAME)
+		memcpy(&s, f, sizeof(s));
+	switch (o->type) {
+	case SVC_OPT_INT:
+		v = options__get_uint(o, c);
 		if (v < (unsigned long long)o->min || v > (unsigned long long)o->max) {
-			svc_err("config: %s: expected %s, got %llu", o->name,
-				range_text(o, buf, sizeof(buf)), v);
+			svc_err("config: %s: expected %s, got %llu", o->key,
+				options__expected(o, buf, sizeof(buf)), v);
 			return -EINVAL;
 		}
+		return 0;
+	case SVC_OPT_STR:
+		if (!s || !*s) {
+			svc_err("config: %s: must be set", o->key);
+			return -EINVAL;
+		}
+		return 0;
+	case SVC_OPT_NAME:
+		if (name_index(o->choices, s) < 0) {
+			svc_err("config: %s: expected %s, got \"%s\"", o->key,
+				options__expected(o, buf, sizeof(buf)), s ? s : "(none)");
+			return -EINVAL;
+		}
+		return 0;
+	case SVC_OPT_ENUM:
+		v = options__get_uint(o, c);
+		if (v >= names_count(o->choices)) {
+			svc_err("config: %s: expected %s, got %llu", o->key,
+				options__expected(o, buf, sizeof(buf)), v);
+			return -EINVAL;
+		}
+		return 0;
+	default:
+		return 0;
 	}
-	if (c->active_timeout < c->idle_timeout) {
-		svc_err(
-		    "config: active_timeout (%u s) must not be shorter than idle_timeout (%u s)",
-		    c->active_timeout, c->idle_timeout);
-		return -EINVAL;
-	}
-	if (!c->map_file || !*c->map_file) {
-		svc_err("config: map_file: must be set");
-		return -EINVAL;
-	}
-	if (!c->fanout || name_index(fanout_names, SVC_ARRAY_LEN(fanout_names), c->fanout) < 0) {
-		svc_err("config: fanout: expected hash, cpu, qm or ebpf, got \"%s\"",
-			c->fanout ? c->fanout : "(none)");
-		return -EINVAL;
-	}
-	if ((unsigned)c->print >= SVC_ARRAY_LEN(print_names)) {
-		svc_err("config: print: expected all, anomalies or none");
-		return -EINVAL;
-	}
-	if ((unsigned)c->remote_mode >= SVC_ARRAY_LEN(remote_names)) {
-		svc_err("config: remote_mode: expected remote, address or prefix");
-		return -EINVAL;
-	}
+}
+
+/* The lists' elements (the loader checks them; a caller may have built them itself). */
+static int validate_lists(const struct svc_config *c)
+{
 	for (size_t i = 0; i < c->n_local_networks; i++) {
 		const struct cidr *n = &c->local_networks[i];
 		if ((n->ipver != 4 && n->ipver != 6) || n->plen > (n->ipver == 4 ? 32 : 128)) {
@@ -838,6 +645,28 @@ int config__validate(const struct svc_config *c)
 			svc_err("config: allow: element %zu has no src, dst or app", i);
 			return -EINVAL;
 		}
+	}
+	return 0;
+}
+
+int config__validate(const struct svc_config *c)
+{
+	size_t n;
+	const struct svc_option *t = options__table(&n);
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (page <= 0)
+		page = 4096;
+	for (size_t i = 0; i < n; i++)
+		if (t[i].home == SVC_OPT_CFG && validate_key(c, &t[i]) != 0)
+			return -EINVAL;
+	if (validate_lists(c) != 0)
+		return -EINVAL;
+	if (c->active_timeout < c->idle_timeout) {
+		svc_err(
+		    "config: active_timeout (%u s) must not be shorter than idle_timeout (%u s)",
+		    c->active_timeout, c->idle_timeout);
+		return -EINVAL;
 	}
 	/* TPACKET_V3 ring geometry, as the kernel checks it in packet_set_ring(). */
 	if (c->ring_block_size % (unsigned long)page != 0) {

@@ -351,12 +351,16 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-    {"{\"idle_timeout\": -5}", "idle_timeout", "expected a positive integer"},
-    {"{\"idle_timeout\": 0}", "idle_timeout", "expected a positive integer"},
+    {"{\"idle_timeout\": -5}", "idle_timeout", "expected an integer from 1 to 31536000, got -5"},
+    {"{\"idle_timeout\": 0}", "idle_timeout", "expected an integer from 1 to 31536000, got 0"},
+    {"{\"idle_timeout\": 31536001}", "idle_timeout", "from 1 to 31536000"},
     {"{\"idle_timeout\": \"120\"}", "idle_timeout", "got a string"},
     {"{\"idle_timeout\": 1.5}", "idle_timeout", "got a real number"},
     {"{\"idle_timeout\": null}", "idle_timeout", "got null"},
-    {"{\"active_timeout\": 4294967296}", "active_timeout", "positive integer"},
+    {"{\"active_timeout\": 4294967296}", "active_timeout", "from 1 to 31536000"},
+    {"{\"tcp_linger\": 3601}", "tcp_linger", "from 0 to 3600"},
+    {"{\"stats_interval\": 86401}", "stats_interval", "from 0 to 86400"},
+    {"{\"learn_save_interval\": 86401}", "learn_save_interval", "from 0 to 86400"},
     {"{\"idle_timout\": 5}", "idle_timout", "unknown setting"},
     {"{\"threads\": 65}", "threads", "from 1 to 64"},
     {"{\"threads\": 0}", "threads", "from 1 to 64"},
@@ -365,7 +369,8 @@ static const struct bad_case bad_cases[] = {
     {"{\"remote_prefix6\": 129}", "remote_prefix6", "from 1 to 128"},
     {"{\"log_max_bytes\": 0}", "log_max_bytes", "positive integer"},
     {"{\"log_keep\": -1}", "log_keep", "from 1 to 1000"},
-    {"{\"report_interval\": -1}", "report_interval", "non-negative integer"},
+    {"{\"report_interval\": -1}", "report_interval", "from 0 to 86400"},
+    {"{\"report_interval\": 86401}", "report_interval", "from 0 to 86400"},
     {"{\"ring_block_timeout_ms\": 60001}", "ring_block_timeout_ms", "from 0 to 60000"},
     {"{\"tcp_max_pkts\": 0}", "tcp_max_pkts", "from 1 to 10000"},
     {"{\"local_networks\": [\"10.0.0.0/33\"]}", "local_networks", "10.0.0.0/33"},
@@ -384,6 +389,8 @@ static const struct bad_case bad_cases[] = {
     {"{\"map_file\": null}", "map_file", "got null"},
     {"{\"log_file\": 5}", "log_file", "string or null"},
     {"{\"interface\": [\"eth0\"]}", "interface", "got an array"},
+    {"{\"user\": \"\"}", "user", "expected a non-empty string, got \"\""},
+    {"{\"user\": 0}", "user", "expected a non-empty string or null, got an integer"},
     {"{\"minor_masters\": [\"DNS\", 3]}", "minor_masters", "element 1"},
     {"{\"minor_masters\": [\"\"]}", "minor_masters", "non-empty"},
     {"{\"minor_masters\": \"DNS\"}", "minor_masters", "expected an array"},
@@ -435,7 +442,8 @@ Test(config, error_names_line_and_column_of_the_key)
 	cr_assert_lt(config__load(&cfg, path), 0);
 	const char *msg = cap_end();
 	snprintf(want, sizeof(want),
-		 "svcsensor: %s:4:5: key \"idle_timeout\": expected a positive integer, got -1\n",
+		 "svcsensor: %s:4:5: key \"idle_timeout\": expected an integer from 1 to 31536000, "
+		 "got -1\n",
 		 path);
 	cr_assert_str_eq(msg, want);
 }

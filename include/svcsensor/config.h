@@ -1,7 +1,11 @@
-/* config.h - every tunable of svcsensor in one place: defaults, the JSON config file, and the
- * validation shared with command-line flags (main.c applies flags after config__load).
+/* config.h - the settings of a run (struct svc_config), the JSON config file and validation.
  *
- * Keys (config/svcsensor.json ships each with its default; README documents them). */
+ * Every key's type, range and default is a row of the option table (options.h, src/options.c),
+ * which also gives the key its command-line flag, if any. config/svcsensor.json ships every key
+ * with its default; README.md (Config file) documents them.
+ *
+ * Ownership: a struct svc_config owns its strings and lists (config__free). Errors: one line
+ * on stderr, a negative errno returned. Threading: filled on the main thread, then read-only. */
 #ifndef SVCSENSOR_CONFIG_H
 #define SVCSENSOR_CONFIG_H
 
@@ -77,21 +81,24 @@ struct svc_config {
 	unsigned stats_interval;
 };
 
-/* Fill *c with the built-in defaults (the same values config/svcsensor.json ships). *c is
- * overwritten, not freed first. 0 or -ENOMEM (then *c is zeroed). */
+/* Fill *c with the built-in defaults: the option table's (the same values
+ * config/svcsensor.json ships). *c is overwritten, not freed first. 0 or -ENOMEM (then *c is
+ * zeroed). */
 int config__defaults(struct svc_config *c);
 
 /* Overlay the keys of the JSON file at path onto *c (keys absent from the file keep their
  * value). Strict: an unknown key, a wrong type or a bad value is an error. On error prints one
  * line naming the file, the key (line:column when known) and the reason, e.g.
- *   svcsensor: config.json:4:3: key "idle_timeout": expected a positive integer, got -5
+ *   svcsensor: config.json:4:3: key "idle_timeout": expected an integer from 1 to 31536000, got -5
  * and returns a negative errno (-ENOENT when the file does not exist, -EINVAL for bad content);
- * *c is then still valid (keys before the bad one applied). null or "" for the optional files
- * (log_file, report_file, flows_out) and interface / bpf_filter / user is stored as NULL. */
+ * *c is then still valid (keys before the bad one applied; a bad list leaves the old list).
+ * null or "" for the optional files (log_file, report_file, flows_out) and interface /
+ * bpf_filter is stored as NULL; user takes null (NULL) but refuses "". */
 int config__load(struct svc_config *c, const char *path);
 
-/* Check cross-key constraints (timeouts, sizes, names) after flags were applied. Prints one
- * line and returns -EINVAL on the first problem. */
+/* Check every key's range again (a caller may have set fields directly) and the constraints
+ * between keys (timeouts, ring geometry), after flags were applied. Prints one line
+ * ("svcsensor: config: KEY: reason") and returns -EINVAL on the first problem. */
 int config__validate(const struct svc_config *c);
 
 /* Parse "10.0.0.0/8" or "fd00::/8" (or a bare address = host prefix). Host bits after the
@@ -108,9 +115,16 @@ int config__parse_remote_mode(const char *s, enum remote_mode *out);
 const char *config__print_name(enum print_mode m);
 const char *config__remote_mode_name(enum remote_mode m);
 
+/* The spellings of the modes, indexed by the enum, and of the fanout modes; NULL-terminated
+ * (the option table's choices). */
+extern const char *const config_print_names[];
+extern const char *const config_remote_names[];
+extern const char *const config_fanout_names[];
+
 /* Replace a string setting (frees the old one). 0 or -ENOMEM. */
 int config__set_str(char **field, const char *value);
 
+/* Free what *c owns and zero it; a zeroed config frees fine, and so does a second free. */
 void config__free(struct svc_config *c);
 
 #endif
