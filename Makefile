@@ -45,7 +45,9 @@ endif
 $(BUILD)/svcsensor: $(BUILD)/src/main.o $(BUILD)/libsvcsensor.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+# Made anew each time: ar would keep the members of files since moved or deleted.
 $(BUILD)/libsvcsensor.a: $(LIB_OBJS)
+	rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/%.o: %.c
