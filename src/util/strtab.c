@@ -136,7 +136,10 @@ int strtab__reserve(struct strtab *t, size_t n)
 int strtab__add(struct strtab *t, const char *key, uint64_t h)
 {
 	if (!t->a || (t->n + 1) * LOAD_DEN > (t->a->mask + 1) * LOAD_NUM) {
-		int err = strtab__reserve(t, t->n < STRTAB_MIN_CAP ? STRTAB_MIN_CAP / 2 : t->n * 2);
+		size_t cap = cap_for(t->n + 1);
+		if (t->a && cap && cap <= t->a->mask + 1)
+			cap = (t->a->mask + 1) * 2; /* double: adds stay O(1) on average */
+		int err = regrow(t, cap);
 		if (err)
 			return err;
 	}
