@@ -323,6 +323,13 @@ static int fill_big(FILE *f, const void *ctx)
 	return ferror(f) ? -EIO : 0;
 }
 
+/* The same without looking at the stream (the service map's writer does not). */
+static int fill_big_unchecked(FILE *f, const void *ctx)
+{
+	(void)fill_big(f, ctx);
+	return 0;
+}
+
 static char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -415,6 +422,13 @@ Test(atomic_file, full_disk_gives_the_real_errno)
 	cr_assert_eq(rc, -EFBIG, "rc %d (%s)", rc, strerror(-rc));
 	cr_assert_eq(count_lines(msg), 1, "%s", msg);
 	cr_assert_not_null(strstr(msg, strerror(EFBIG)), "%s", msg);
+
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &(struct rlimit){65536, RLIM_INFINITY}), 0);
+	cap_begin();
+	rc = atomic_file__write(path, 0644, fill_big_unchecked, NULL);
+	cap_end();
+	setrlimit(RLIMIT_FSIZE, &rl);
+	cr_assert_eq(rc, -EFBIG, "unchecked stream: rc %d (%s)", rc, strerror(-rc));
 	char *got = slurp(path);
 	cr_assert_str_eq(got, "old\n");
 	cr_assert_eq(entries(tmpdir), 1, "no temporary file left");
