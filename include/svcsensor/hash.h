@@ -28,7 +28,15 @@
 
 #include "svcsensor/flow_hash.h" /* flow__mix64 */
 
-uint64_t hash__seed(void);
+/* The seed once drawn (0 before): read by hash__seed's fast path. Set by hash.c only. */
+extern uint64_t hash__seed_value;
+uint64_t hash__seed_draw(void);
+
+static inline uint64_t hash__seed(void)
+{
+	uint64_t s = __atomic_load_n(&hash__seed_value, __ATOMIC_ACQUIRE);
+	return __builtin_expect(s != 0, 1) ? s : hash__seed_draw();
+}
 
 static inline uint64_t hash__mix64(uint64_t x)
 {

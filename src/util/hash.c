@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t seed;
+uint64_t hash__seed_value;
 static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
 
 static void seed_init(void)
@@ -20,11 +20,12 @@ static void seed_init(void)
 		s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid();
 	}
 	s = hash__mix64(s);
-	seed = s ? s : 0x9e3779b97f4a7c15ULL;
+	__atomic_store_n(&hash__seed_value, s ? s : 0x9e3779b97f4a7c15ULL, __ATOMIC_RELEASE);
 }
 
-uint64_t hash__seed(void)
+/* The slow path of hash__seed: the first call draws the seed (once, whatever the threads). */
+uint64_t hash__seed_draw(void)
 {
 	pthread_once(&seed_once, seed_init);
-	return seed;
+	return __atomic_load_n(&hash__seed_value, __ATOMIC_ACQUIRE);
 }
