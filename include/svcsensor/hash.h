@@ -13,9 +13,10 @@
  *   hash__mix64(x)               a bijective 64-bit mixer (flow__mix64 of flow_hash.h).
  *
  * Not a cryptographic MAC: the seed keeps collisions unpredictable from outside, it does not
- * make them impossible. flow_key__hash / flow_key__pair_hash (flow_hash.h) stay outside this
- * family: the eBPF fanout program (src/capture/fanout.bpf.c) must compute the same value as
- * userspace, so they are unseeded by design.
+ * make them impossible. The flow key's hashes (flow_hash.h) stay outside this family and are
+ * unseeded: flow_key__pair_hash must equal what the eBPF fanout program
+ * (src/capture/fanout.bpf.c) computes; flow_key__hash (the flow tables' hash) shares that
+ * header's mixer and is compiled into the same program text.
  *
  * Pure functions except hash__seed (one getrandom the first time; if that fails, the clock
  * and the pid stand in). No allocation; callable from any thread. */
