@@ -331,13 +331,55 @@ Test(outputs, anomaly_line_has_every_field_typed_per_schema)
 	json_decref(schema);
 }
 
+/* Python's json module reads the line, and the server name in it is the field's bytes (all
+ * but the last, the NUL's place) decoded as Python decodes UTF-8 with errors="replace": an
+ * independent statement of "well-formed UTF-8 passes, each ill-formed sequence becomes
+ * U+FFFD". Exit status 0 when both hold. */
+static int python_checks_line(const char *line, const unsigned char *field, size_t n)
+{
+	static const char script[] =
+	    "import json, sys\n"
+	    "line = open(sys.argv[1], 'rb').read()\n"
+	    "field = bytes.fromhex(open(sys.argv[2]).read().strip())\n"
+	    "got = json.loads(line.decode('utf-8'))['server_name']\n"
+	    "want = field.decode('utf-8', 'replace')\n"
+	    "sys.exit(0 if got == want else 1)\n";
+	char *dir = make_tmpdir();
+	char *lp = path_in(dir, "line"), *fp = path_in(dir, "field"), *pp = path_in(dir, "c.py");
+	char *cmd = NULL;
+	FILE *f = fopen(lp, "w");
+	cr_assert_not_null(f);
+	fputs(line, f);
+	fclose(f);
+	f = fopen(fp, "w");
+	cr_assert_not_null(f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", field[i]);
+	fclose(f);
+	f = fopen(pp, "w");
+	cr_assert_not_null(f);
+	fputs(script, f);
+	fclose(f);
+	cr_assert(asprintf(&cmd, "python3 %s %s %s", pp, lp, fp) > 0);
+	int rc = system(cmd);
+	free(cmd);
+	rm_rf(dir);
+	free(lp);
+	free(fp);
+	free(pp);
+	free(dir);
+	return rc;
+}
+
 Test(outputs, anomaly_line_survives_hostile_names)
 {
 	json_t *schema = load_schema();
 	struct flow_record *r = mkrec("10.42.0.130", "10.42.0.1", 1000, 53, 17, "DNS", "DNS");
-	/* Quotes, backslash, control and non-UTF-8 bytes, and no terminating NUL. */
+	/* Quotes, backslash, control bytes, ill-formed UTF-8, well-formed UTF-8, 0x7f, and no
+	 * terminating NUL. */
+	static const char hostile[] = "a\"b\\c\n\x01\xff\xfe caf\xc3\xa9 \x7f\xe2\x82";
 	memset(r->server_name, 'x', sizeof(r->server_name));
-	memcpy(r->server_name, "a\"b\\c\n\x01\xff\xfe", 9);
+	memcpy(r->server_name, hostile, sizeof(hostile) - 1);
 	size_t len;
 	char *line =
 	    anomaly_log__format(r, "10.42.0.130", "10.42.0.1", VERDICT_DNS_TLS_APPLICATION, &len);
@@ -345,8 +387,15 @@ Test(outputs, anomaly_line_survives_hostile_names)
 	validate_line(schema, line);
 	json_t *o = json_loads(line, 0, NULL);
 	const char *sn = json_string_value(json_object_get(o, "server_name"));
-	cr_assert_eq(strncmp(sn, "a\"b\\c????x", 10), 0, "got %s", sn);
-	cr_assert_eq(strlen(sn), FLOW_SERVER_NAME_LEN - 1);
+	/* By hand: each ill-formed sequence (\xff, \xfe, the cut \xe2\x82) is one U+FFFD. */
+	static const char want[] = "a\"b\\c\n\x01\xef\xbf\xbd\xef\xbf\xbd caf\xc3\xa9 "
+				   "\x7f\xef\xbf\xbdxxx";
+	cr_assert_eq(strncmp(sn, want, sizeof(want) - 1), 0, "got %s", sn);
+	/* The field's 127 bytes, where 4 ill-formed bytes became 3 replacements of 3 bytes. */
+	cr_assert_eq(strlen(sn), FLOW_SERVER_NAME_LEN - 1 + 3 * 3 - 4);
+	cr_assert_eq(python_checks_line(line, (const unsigned char *)r->server_name,
+					sizeof(r->server_name) - 1),
+		     0, "Python reads another server name from %s", line);
 	json_decref(o);
 	free(line);
 	flow_record__free(r);

@@ -33,8 +33,9 @@ struct anomaly_log_stats {
 struct anomaly_log *anomaly_log__open(const char *path, uint64_t max_bytes, unsigned keep);
 
 /* Format the JSON line of one flow (compact, with the trailing '\n'). Returns a malloc'd string
- * the caller frees, its length in *len; NULL on out of memory. Names that are not printable
- * ASCII (a hostile SNI) have the offending bytes replaced by '?', so the line is valid JSON. */
+ * the caller frees, its length in *len; NULL on out of memory. Strings are written as
+ * json_out.h does: well-formed UTF-8 as it is, control characters escaped, ill-formed bytes (a
+ * hostile SNI) replaced by U+FFFD, so the line is always valid JSON. */
 char *anomaly_log__format(const struct flow_record *r, const char *src_key, const char *dst_key,
 			  enum verdict v, size_t *len);
 

@@ -11,7 +11,9 @@
 #include <pcap/pcap.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/monotime.h"
 #include "svcsensor/pcapscan.h"
+#include "svcsensor/progress.h"
 
 /* Flush a worker's partial batch once the packet clock ran this far past its last send, so a
  * worker that sees little traffic still expires its flows in step with the capture. */
@@ -226,12 +228,9 @@ static void progress(struct pcapfile_reader *r, pcap_t *p, const char *path, lon
 {
 	FILE *f = pcap_file(p);
 	long pos = f ? ftell(f) : -1;
-	if (size > 0 && pos >= 0)
-		fprintf(stderr, "\r%s: %s %5.1f%%  %llu packets", SVC_PROG, path,
-			100.0 * (double)pos / (double)size, (unsigned long long)r->st.packets);
-	else
-		fprintf(stderr, "\r%s: %s  %llu packets", SVC_PROG, path,
-			(unsigned long long)r->st.packets);
+	bool known = size > 0 && pos >= 0;
+	progress__line(path, known ? (uint64_t)pos : 0, known ? (uint64_t)size : 0,
+		       r->st.packets);
 }
 
 static long file_size(const char *path)
@@ -244,13 +243,6 @@ static long file_size(const char *path)
 		s = ftell(f);
 	fclose(f);
 	return s;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Read one file into the workers' batches. 0 when the file was read to its end. */
@@ -267,7 +259,7 @@ static int read_file(struct pcapfile_reader *r, struct wstate *ws, const char *p
 	int dlt = pcap_datalink(p);
 	long size = r->progress ? file_size(path) : -1;
 	path = input_name(path);
-	uint64_t next_progress = mono_ms() + 1000;
+	uint64_t next_progress = monotime__ms() + PROGRESS_PERIOD_MS;
 	uint64_t record = 0;
 	struct pcap_pkthdr *h;
 	const u_char *data;
@@ -290,14 +282,14 @@ static int read_file(struct pcapfile_reader *r, struct wstate *ws, const char *p
 			flush_idle(r, ws, *clock);
 			if (atomic_load_explicit(r->stop, memory_order_relaxed))
 				break;
-			if (r->progress && mono_ms() >= next_progress) {
+			if (r->progress && monotime__ms() >= next_progress) {
 				progress(r, p, path, size);
-				next_progress = mono_ms() + 1000;
+				next_progress = monotime__ms() + PROGRESS_PERIOD_MS;
 			}
 		}
 	}
 	if (r->progress)
-		fprintf(stderr, "\r%*s\r", 70, "");
+		progress__clear();
 	if (nx == PCAP_ERROR) {
 		/* libpcap: "truncated dump file; tried to read N captured bytes, only got M" */
 		svc_err("%s: record %llu: %s (%llu records read before it are kept)", path,

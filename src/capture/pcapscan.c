@@ -15,6 +15,8 @@
 #include <pcap/pcap.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/monotime.h"
+#include "svcsensor/progress.h"
 
 #define FILE_HDR 24u
 #define REC_HDR 16u
@@ -198,18 +200,11 @@ void pcapscan__close(struct pcapscan *s)
 	s->n_files = 0;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void pcapscan__cursor_init(struct pcapscan_cursor *c, const struct pcapscan *s)
 {
 	memset(c, 0, sizeof(*c));
 	c->s = s;
-	c->next_progress = mono_ms() + 1000;
+	c->next_progress = monotime__ms() + PROGRESS_PERIOD_MS;
 }
 
 void pcapscan__win_hold(struct pcapscan_win *w)
@@ -307,10 +302,8 @@ static void record_error(struct pcapscan_cursor *c, const struct pcapscan_file *
 
 static void progress(struct pcapscan_cursor *c, const struct pcapscan_file *f)
 {
-	fprintf(stderr, "\r%s: %s %5.1f%%  %llu packets", SVC_PROG, f->path,
-		100.0 * (double)c->off / (double)(f->size ? f->size : 1),
-		(unsigned long long)c->st.packets);
-	c->next_progress = mono_ms() + 1000;
+	progress__line(f->path, c->off, f->size, c->st.packets);
+	c->next_progress = monotime__ms() + PROGRESS_PERIOD_MS;
 }
 
 int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
@@ -326,7 +319,7 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 			end_file(c, 0);
 		c->file = s->n_files;
 	}
-	if (s->progress && c->file < s->n_files && mono_ms() >= c->next_progress)
+	if (s->progress && c->file < s->n_files && monotime__ms() >= c->next_progress)
 		progress(c, &s->files[c->file]);
 
 	for (;;) {
@@ -334,7 +327,7 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 			if (n)
 				break;
 			if (s->progress)
-				fprintf(stderr, "\r%*s\r", 70, "");
+				progress__clear();
 			c->done = true;
 			c->st.last_ts_us = *clock;
 			return -1;

@@ -14,6 +14,7 @@
 #include <ndpi_api.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/strtab.h"
 
 _Static_assert(DPI_SERVER_NAME_LEN >= sizeof(((struct ndpi_flow_struct *)0)->host_server_name),
 	       "dpi_flow.server_name must hold nDPI's host_server_name");
@@ -21,20 +22,18 @@ _Static_assert(DPI_SERVER_NAME_LEN <= FLOW_SERVER_NAME_LEN, "record must hold th
 
 /* Server names interned per module: the flows of one service share one copy (a busy link has
  * far fewer distinct SNI / DNS / Host names than flows; at 100 k idle flows a copy per flow
- * was a sixth of the memory they held). Linear probing, load <= 1/2, backward-shift delete. */
+ * was a sixth of the memory they held). The names come from the wire, so the set is a seeded
+ * string table (strtab.h) of the entries' s[]; an entry is freed with its last flow. */
 struct name_ent {
-	uint32_t refs, hash;
-	char s[]; /* what dpi_flow.server_name points to */
+	uint32_t refs;
+	char s[]; /* what dpi_flow.server_name points to; the key in dpi_module.names */
 };
 
-struct name_set {
-	struct name_ent **slot;
-	uint32_t mask, n; /* mask + 1 slots (a power of two) or 0 before the first name */
-};
+#define NAME_ENT_OF(k) ((struct name_ent *)(void *)((char *)(k) - offsetof(struct name_ent, s)))
 
 struct dpi_module {
 	struct ndpi_detection_module_struct *ndpi;
-	struct name_set names;
+	struct strtab names; /* private to the module's worker */
 	uint32_t tcp_max_pkts, udp_max_pkts;
 	bool guess;
 	uint8_t scratch[65535]; /* a snaplen-cut packet, its IP length set to what was captured */
@@ -81,9 +80,10 @@ void dpi__module_free(struct dpi_module *m)
 	pthread_mutex_lock(&dpi_init_lock);
 	ndpi_exit_detection_module(m->ndpi);
 	pthread_mutex_unlock(&dpi_init_lock);
-	for (uint32_t i = 0; m->names.slot && i <= m->names.mask; i++)
-		free(m->names.slot[i]); /* flows not released (a table freed without a flush) */
-	free(m->names.slot);
+	size_t pos = 0;
+	for (const char *k; (k = strtab__next(&m->names, &pos));)
+		free(NAME_ENT_OF(k)); /* flows not released (a table freed without a flush) */
+	strtab__free(&m->names);
 	free(m);
 }
 
@@ -116,77 +116,34 @@ static void copy_server_name(char *dst, size_t len, const struct ndpi_flow_struc
 	dst[n] = '\0';
 }
 
-static uint32_t name_hash(const char *s)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
-static int names_grow(struct name_set *t)
-{
-	uint32_t ncap = t->slot ? (t->mask + 1) * 2 : 64;
-	struct name_ent **ns = calloc(ncap, sizeof(*ns));
-	if (!ns)
-		return -ENOMEM;
-	for (uint32_t i = 0; t->slot && i <= t->mask; i++) {
-		struct name_ent *e = t->slot[i];
-		if (!e)
-			continue;
-		uint32_t j = e->hash & (ncap - 1);
-		while (ns[j])
-			j = (j + 1) & (ncap - 1);
-		ns[j] = e;
-	}
-	free(t->slot);
-	t->slot = ns;
-	t->mask = ncap - 1;
-	return 0;
-}
-
 /* The shared copy of name (one more reference), or NULL when memory is short. */
-static const char *name_hold(struct name_set *t, const char *name)
+static const char *name_hold(struct strtab *t, const char *name)
 {
-	if ((!t->slot || (t->n + 1) * 2 > t->mask + 1) && names_grow(t) != 0)
-		return NULL;
-	uint32_t h = name_hash(name), i = h & t->mask;
-	for (struct name_ent *e; (e = t->slot[i]); i = (i + 1) & t->mask)
-		if (e->hash == h && strcmp(e->s, name) == 0) {
-			e->refs++;
-			return e->s;
-		}
+	uint64_t h;
+	const char *k = strtab__find(t, name, &h);
+	if (k) {
+		NAME_ENT_OF(k)->refs++;
+		return k;
+	}
 	size_t len = strlen(name);
 	struct name_ent *e = malloc(sizeof(*e) + len + 1);
 	if (!e)
 		return NULL;
 	e->refs = 1;
-	e->hash = h;
 	memcpy(e->s, name, len + 1);
-	t->slot[i] = e;
-	t->n++;
+	if (strtab__add(t, e->s, h) != 0) {
+		free(e);
+		return NULL;
+	}
 	return e->s;
 }
 
-static void name_drop(struct name_set *t, const char *name)
+static void name_drop(struct strtab *t, const char *name)
 {
-	struct name_ent *e = (struct name_ent *)(void *)(name - offsetof(struct name_ent, s));
+	struct name_ent *e = NAME_ENT_OF(name);
 	if (--e->refs)
 		return;
-	uint32_t i = e->hash & t->mask;
-	while (t->slot[i] != e)
-		i = (i + 1) & t->mask;
-	/* Backward shift: move up every later entry of the run that may now sit closer to its
-	 * home slot, so lookups never stop early at the hole. */
-	for (uint32_t j = (i + 1) & t->mask; t->slot[j]; j = (j + 1) & t->mask) {
-		uint32_t home = t->slot[j]->hash & t->mask;
-		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
-			t->slot[i] = t->slot[j];
-			i = j;
-		}
-	}
-	t->slot[i] = NULL;
-	t->n--;
+	strtab__remove(t, e->s);
 	free(e);
 }
 

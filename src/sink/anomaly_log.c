@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #include "svcsensor/common.h"
+#include "svcsensor/json_out.h"
 #include "svcsensor/sink.h"
 #include "svcsensor/textbuf.h"
 
@@ -258,19 +258,6 @@ static int batch_line(struct anomaly_log *l, const char *line, size_t len)
 	return err;
 }
 
-/* Copy a name for JSON: bounded by the field size, bytes outside printable ASCII become '?'
- * (the text may come from the wire: an SNI or a DNS query). */
-static const char *clean(char *out, size_t outlen, const char *in, size_t inlen)
-{
-	size_t i = 0;
-	for (; i + 1 < outlen && i < inlen && in[i]; i++) {
-		unsigned char ch = (unsigned char)in[i];
-		out[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
-	}
-	out[i] = '\0';
-	return out;
-}
-
 static void iso8601_ms(uint64_t us, char out[32])
 {
 	/* Flows end in bursts within one second: format the seconds once per second. */
@@ -297,18 +284,21 @@ static void iso8601_ms(uint64_t us, char out[32])
 /* The line is written straight into one buffer: this runs once per anomaly on the detector
  * thread, and building a jansson object per line cost a third of the detector's time (perf, a
  * run with 1 M anomalous flows). The schema is fixed (docs/anomaly-log.schema.json) and every
- * string goes through clean() (printable ASCII) and j_str() (quote and backslash escaped);
- * the tests parse each line back with jansson. */
+ * string goes through json_out (json_out.h: well-formed UTF-8 as it is, control characters
+ * escaped, ill-formed bytes replaced by U+FFFD), bounded by its field; the tests parse each
+ * line back. */
 static void j_str(struct textbuf *j, const char *key, const char *val)
 {
 	textbuf__str(j, key);
-	textbuf__char(j, '"');
-	for (; *val && j->p + 1 < j->end; val++) {
-		if (*val == '"' || *val == '\\')
-			*j->p++ = '\\';
-		*j->p++ = *val;
-	}
-	textbuf__char(j, '"');
+	json_out__str(j, val);
+}
+
+/* A name from the record or a host key: at most max bytes of it (its field's size less the
+ * NUL: the text may come from the wire, an SNI or a DNS query). */
+static void j_name(struct textbuf *j, const char *key, const char *val, size_t max)
+{
+	textbuf__str(j, key);
+	json_out__strn(j, val, max);
 }
 
 static void j_u64(struct textbuf *j, const char *key, uint64_t v)
@@ -317,16 +307,19 @@ static void j_u64(struct textbuf *j, const char *key, uint64_t v)
 	textbuf__u64(j, v);
 }
 
-/* Every string is bounded (its buffer below; escaping at most doubles it). */
-#define LINE_MAX_LEN 2048
+#define KEY_MAX 63 /* bytes of a host key written (HOSTKEY_LEN is less) */
+
+/* Every string is bounded (its field, KEY_MAX); escaping at most multiplies it by 6
+ * (JSON_OUT_MAX); 1024 bytes hold the member names, numbers, addresses and fixed names. */
+#define LINE_MAX_LEN                                                                               \
+	(JSON_OUT_MAX(FLOW_SERVER_NAME_LEN) + JSON_OUT_MAX(FLOW_APP_NAME_LEN) +                     \
+	 2 * JSON_OUT_MAX(FLOW_PROTO_NAME_LEN) + 2 * JSON_OUT_MAX(KEY_MAX) + 1024)
 
 /* The line of one flow into line[LINE_MAX_LEN], with its '\n' and a NUL; returns its length. */
 static size_t format_into(char *line, const struct flow_record *r, const char *src_key,
 			  const char *dst_key, enum verdict v)
 {
 	char ts[32], sip[64], dip[64];
-	char app[FLOW_APP_NAME_LEN], master[FLOW_PROTO_NAME_LEN], cat[FLOW_PROTO_NAME_LEN];
-	char sni[FLOW_SERVER_NAME_LEN], skey[64], dkey[64];
 	uint64_t dur_us = r->last_us >= r->first_us ? r->last_us - r->first_us : 0;
 	struct textbuf j = {line, line + LINE_MAX_LEN - 2};
 
@@ -341,18 +334,16 @@ static size_t format_into(char *line, const struct flow_record *r, const char *s
 	j_u64(&j, ",\"src_port\":", r->key.sport);
 	j_str(&j, ",\"dst_ip\":", dip);
 	j_u64(&j, ",\"dst_port\":", r->key.dport);
-	j_str(&j, ",\"src_key\":", clean(skey, sizeof(skey), src_key, sizeof(skey)));
-	j_str(&j, ",\"dst_key\":", clean(dkey, sizeof(dkey), dst_key, sizeof(dkey)));
+	j_name(&j, ",\"src_key\":", src_key, KEY_MAX);
+	j_name(&j, ",\"dst_key\":", dst_key, KEY_MAX);
 	j_u64(&j, ",\"protocol\":", r->key.proto);
 	j_str(&j, ",\"l4\":", anomaly_log__l4_name(r->key.proto));
 	j_u64(&j, ",\"vlan_id\":", r->key.vlan);
-	j_str(&j, ",\"app\":", clean(app, sizeof(app), r->app_name, sizeof(r->app_name)));
-	j_str(&j, ",\"master\":",
-	      clean(master, sizeof(master), r->master_name, sizeof(r->master_name)));
-	j_str(&j, ",\"category\":", clean(cat, sizeof(cat), r->category, sizeof(r->category)));
+	j_name(&j, ",\"app\":", r->app_name, sizeof(r->app_name) - 1);
+	j_name(&j, ",\"master\":", r->master_name, sizeof(r->master_name) - 1);
+	j_name(&j, ",\"category\":", r->category, sizeof(r->category) - 1);
 	textbuf__str(&j, r->guessed ? ",\"guessed\":true" : ",\"guessed\":false");
-	j_str(&j,
-	      ",\"server_name\":", clean(sni, sizeof(sni), r->server_name, sizeof(r->server_name)));
+	j_name(&j, ",\"server_name\":", r->server_name, sizeof(r->server_name) - 1);
 	j_u64(&j, ",\"src2dst_packets\":", r->pkts[0]);
 	j_u64(&j, ",\"src2dst_bytes\":", r->bytes[0]);
 	j_u64(&j, ",\"dst2src_packets\":", r->pkts[1]);

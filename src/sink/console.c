@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/monotime.h"
 #include "svcsensor/sink.h"
 
 #define CONSOLE_FLUSH_NS 1000000000ULL /* at most this long between a line and its flush */
@@ -26,13 +27,6 @@ struct console {
 	uint64_t last_flush_ns;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 int console__format(char *buf, size_t len, uint64_t index, const char *src, const char *dst,
 		    const char *app, const char *label)
 {
@@ -46,7 +40,7 @@ struct console *console__new(FILE *out, enum print_mode mode)
 		return NULL;
 	c->out = out;
 	c->mode = mode;
-	c->last_flush_ns = mono_ns();
+	c->last_flush_ns = monotime__coarse_ns();
 	return c;
 }
 
@@ -55,7 +49,7 @@ void console__flush(struct console *c)
 	if (!c || !c->out || !c->dirty)
 		return;
 	c->dirty = false;
-	c->last_flush_ns = mono_ns();
+	c->last_flush_ns = monotime__coarse_ns();
 	if (fflush(c->out) != 0 && !c->error_reported) {
 		c->error_reported = true;
 		svc_err("console: cannot write flow lines: %s (further errors not reported)",
@@ -69,7 +63,7 @@ static bool print_line(struct console *c, uint64_t index, const char *src, const
 	/* One fprintf with the same format as console__format: no intermediate copy. */
 	fprintf(c->out, LINE_FMT, (unsigned long long)index, src, dst, app, label);
 	c->dirty = true;
-	if (mono_ns() - c->last_flush_ns >= CONSOLE_FLUSH_NS)
+	if (monotime__coarse_ns() - c->last_flush_ns >= CONSOLE_FLUSH_NS)
 		console__flush(c);
 	return true;
 }

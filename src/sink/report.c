@@ -6,42 +6,42 @@
 #include "svcsensor/report.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "svcsensor/atomic_file.h"
 #include "svcsensor/common.h"
+#include "svcsensor/json_out.h"
 #include "svcsensor/sink.h"
+#include "svcsensor/strtab.h"
 #include "svcsensor/textbuf.h"
 
-#define SHARE_UNITS 10000U /* hundredths of a percent */
+#define SHARE_UNITS 10000U    /* hundredths of a percent */
+#define REPORT_FILE_MODE 0644
 
-/* Open-addressing table of items whose first member is their key (char *). Each slot keeps
- * the key's hash too, so a probe compares strings only when the hashes match (the items are
- * scattered on the heap: dereferencing one per probe was most of report__add). */
-struct strtab {
-	void **slots;
-	uint64_t *hashes;
-	size_t cap, n; /* cap is 0 or a power of two */
-};
-
+/* Sources and destinations are found by key in string tables (strtab.h), which store the
+ * pointer to the node's own copy of its key (name[]); the node is found back from it with
+ * offsetof. The slots keep each key's hash, so a probe compares strings only when the hashes
+ * match (the nodes are scattered: dereferencing one per probe was most of report__add). */
 struct rdst {
-	char *key;
+	char *key; /* = name */
 	uint64_t bytes, flows;
 	char **apps;	     /* distinct, ordered by first use (packet time), then name */
 	uint64_t *app_first; /* first_us of the earliest flow that used apps[i] */
 	size_t n_apps, cap_apps;
+	char name[];
 };
 
 struct rsrc {
-	char *key;
+	char *key; /* = name */
 	uint64_t bytes, flows;
 	struct strtab dsts;
+	char name[];
 };
+
+#define NODE_OF(k, type) ((type *)(void *)((char *)(k) - offsetof(type, name)))
 
 struct rverdict {
 	uint64_t flows, bytes;
@@ -93,83 +93,16 @@ static char *r_strdup(struct report *r, const char *s)
 	return d;
 }
 
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h;
-}
-
-static size_t strtab_find(const struct strtab *t, const char *key, uint64_t h)
-{
-	size_t mask = t->cap - 1, i = (size_t)h & mask;
-	for (;; i = (i + 1) & mask) {
-		char **item = t->slots[i];
-		if (!item || (t->hashes[i] == h && strcmp(*item, key) == 0))
-			return i;
-	}
-}
-
-static void *strtab_get(const struct strtab *t, const char *key, uint64_t h)
-{
-	return t->cap ? t->slots[strtab_find(t, key, h)] : NULL;
-}
-
-/* Insert an item known to be absent, whose key hashes to h. 0 or -ENOMEM. */
-static int strtab_put(struct strtab *t, void *item, uint64_t h)
-{
-	if ((t->n + 1) * 4 > t->cap * 3) { /* keep the load under 3/4 */
-		size_t ncap = t->cap ? t->cap * 2 : 8;
-		struct strtab nt = {calloc(ncap, sizeof(void *)), calloc(ncap, sizeof(uint64_t)),
-				    ncap, t->n};
-		if (!nt.slots || !nt.hashes) {
-			free(nt.slots);
-			free(nt.hashes);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < t->cap; i++)
-			if (t->slots[i]) {
-				size_t j = strtab_find(&nt, *(char **)t->slots[i], t->hashes[i]);
-				nt.slots[j] = t->slots[i];
-				nt.hashes[j] = t->hashes[i];
-			}
-		free(t->slots);
-		free(t->hashes);
-		*t = nt;
-	}
-	size_t i = strtab_find(t, *(char **)item, h);
-	t->slots[i] = item;
-	t->hashes[i] = h;
-	t->n++;
-	return 0;
-}
-
-/* The items of a table in an array (caller frees); NULL when empty or out of memory. */
-static void **strtab_items(const struct strtab *t)
-{
-	void **out;
-	size_t j = 0;
-
-	if (!t->n || !(out = malloc(t->n * sizeof(*out))))
-		return NULL;
-	for (size_t i = 0; i < t->cap; i++)
-		if (t->slots[i])
-			out[j++] = t->slots[i];
-	return out;
-}
 
 static void rsrc_free(struct rsrc *s)
 {
-	for (size_t i = 0; i < s->dsts.cap; i++) {
-		struct rdst *d = s->dsts.slots[i];
-		if (d) {
-			free(d->apps);
-			free(d->app_first);
-		}
+	size_t pos = 0;
+	for (const char *k; (k = strtab__next(&s->dsts, &pos));) {
+		struct rdst *d = NODE_OF(k, struct rdst);
+		free(d->apps);
+		free(d->app_first);
 	}
-	free(s->dsts.slots);
-	free(s->dsts.hashes);
+	strtab__free(&s->dsts);
 }
 
 struct report *report__new(void)
@@ -183,11 +116,10 @@ void report__free(struct report *r)
 		return;
 	for (unsigned v = 0; v < VERDICT__COUNT; v++) {
 		struct strtab *t = &r->v[v].srcs;
-		for (size_t i = 0; i < t->cap; i++)
-			if (t->slots[i])
-				rsrc_free(t->slots[i]);
-		free(t->slots);
-		free(t->hashes);
+		size_t pos = 0;
+		for (const char *k; (k = strtab__next(t, &pos));)
+			rsrc_free(NODE_OF(k, struct rsrc));
+		strtab__free(t);
 	}
 	for (struct rblock *b = r->blocks, *next; b; b = next) {
 		next = b->next;
@@ -196,24 +128,36 @@ void report__free(struct report *r)
 	free(r);
 }
 
-static struct rsrc *get_src(struct report *r, struct rverdict *rv, const char *key, uint64_t h)
+static struct rsrc *get_src(struct report *r, struct rverdict *rv, const char *key)
 {
-	struct rsrc *s = strtab_get(&rv->srcs, key, h);
-	if (s)
-		return s;
-	s = r_alloc(r, sizeof(*s));
-	if (!s || !(s->key = r_strdup(r, key)) || strtab_put(&rv->srcs, s, h) != 0)
+	uint64_t h;
+	const char *k = strtab__find(&rv->srcs, key, &h);
+	if (k)
+		return NODE_OF(k, struct rsrc);
+	size_t len = strlen(key);
+	struct rsrc *s = r_alloc(r, sizeof(*s) + len + 1);
+	if (!s)
+		return NULL;
+	memcpy(s->name, key, len + 1);
+	s->key = s->name;
+	if (strtab__add(&rv->srcs, s->name, h) != 0)
 		return NULL; /* what was taken from the blocks goes with the report */
 	return s;
 }
 
-static struct rdst *get_dst(struct report *r, struct rsrc *s, const char *key, uint64_t h)
+static struct rdst *get_dst(struct report *r, struct rsrc *s, const char *key)
 {
-	struct rdst *d = strtab_get(&s->dsts, key, h);
-	if (d)
-		return d;
-	d = r_alloc(r, sizeof(*d));
-	if (!d || !(d->key = r_strdup(r, key)) || strtab_put(&s->dsts, d, h) != 0)
+	uint64_t h;
+	const char *k = strtab__find(&s->dsts, key, &h);
+	if (k)
+		return NODE_OF(k, struct rdst);
+	size_t len = strlen(key);
+	struct rdst *d = r_alloc(r, sizeof(*d) + len + 1);
+	if (!d)
+		return NULL;
+	memcpy(d->name, key, len + 1);
+	d->key = d->name;
+	if (strtab__add(&s->dsts, d->name, h) != 0)
 		return NULL;
 	return d;
 }
@@ -277,7 +221,7 @@ int report__add(struct report *r, enum verdict v, const char *src, const char *d
 	r->flows++;
 	rv->flows++;
 	rv->bytes += bytes;
-	if (!(s = get_src(r, rv, src, str_hash(src))) || !(d = get_dst(r, s, dst, str_hash(dst))))
+	if (!(s = get_src(r, rv, src)) || !(d = get_dst(r, s, dst)))
 		return -ENOMEM;
 	s->flows++;
 	s->bytes += bytes;
@@ -309,11 +253,22 @@ static int by_bytes_then_key(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
-static void **sorted_items(const struct strtab *t)
+/* The nodes of a table (their key's offset in them: name_off), sorted; NULL when empty or
+ * out of memory. The caller frees the array. */
+static void **sorted_items(const struct strtab *t, size_t name_off)
 {
-	void **items = strtab_items(t);
-	if (items)
-		qsort(items, t->n, sizeof(*items), by_bytes_then_key);
+	const char **keys;
+	size_t n;
+
+	if (!strtab__count(t) || strtab__collect(t, &keys, &n) != 0)
+		return NULL;
+	/* In place: each key pointer becomes its node's (pointers of one size, copied bytewise). */
+	void **items = (void **)keys;
+	for (size_t i = 0; i < n; i++) {
+		void *node = (char *)keys[i] - name_off;
+		memcpy(&items[i], &node, sizeof(node));
+	}
+	qsort(items, n, sizeof(*items), by_bytes_then_key);
 	return items;
 }
 
@@ -369,12 +324,14 @@ static int visit(const struct report *r, const struct report_visitor *vis, void 
 			continue;
 		if ((err = vis->section(ctx, v, rv)))
 			return err;
-		srcs = (struct rsrc **)sorted_items(&rv->srcs);
-		if (!srcs && rv->srcs.n)
+		size_t n_srcs = strtab__count(&rv->srcs);
+		srcs = (struct rsrc **)sorted_items(&rv->srcs, offsetof(struct rsrc, name));
+		if (!srcs && n_srcs)
 			return -ENOMEM;
-		for (size_t i = 0; i < rv->srcs.n; i++) {
-			struct rdst **dsts = (struct rdst **)sorted_items(&srcs[i]->dsts);
-			size_t n = srcs[i]->dsts.n;
+		for (size_t i = 0; i < n_srcs; i++) {
+			struct rdst **dsts = (struct rdst **)sorted_items(&srcs[i]->dsts,
+									  offsetof(struct rdst, name));
+			size_t n = strtab__count(&srcs[i]->dsts);
 			unsigned *share = calloc(n ? n : 1, sizeof(*share));
 
 			err = (!dsts && n) || !share ? -ENOMEM : vis->source(ctx, srcs[i]);
@@ -482,27 +439,6 @@ int report__write_text(const struct report *r, FILE *out)
  * Written straight to the file in the visitor's order (a jansson tree of a large report cost
  * more than the rest of the exit: one allocation per value, then freeing them all). */
 
-/* A JSON string: quote, backslash and control bytes escaped; other bytes as they are. */
-static void json_string_out(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (;;) {
-		size_t run = 0;
-		while (s[run] && s[run] != '"' && s[run] != '\\' && (unsigned char)s[run] >= 0x20)
-			run++;
-		fwrite(s, 1, run, f); /* names are plain text: mostly one run */
-		s += run;
-		if (!*s)
-			break;
-		unsigned char ch = (unsigned char)*s++;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else
-			fprintf(f, "\\u%04x", ch);
-	}
-	fputc('"', f);
-}
-
 struct json_ctx {
 	FILE *f;
 	bool first_section, first_source, first_dest;
@@ -524,7 +460,7 @@ static int json_source(void *ctx, const struct rsrc *s)
 {
 	struct json_ctx *j = ctx;
 	fputs(j->first_source ? "\n      {\"source\": " : "]},\n      {\"source\": ", j->f);
-	json_string_out(j->f, s->key);
+	json_out__fstr(j->f, s->key);
 	fprintf(j->f, ", \"bytes\": %llu, \"flows\": %llu, \"destinations\": [",
 		(unsigned long long)s->bytes, (unsigned long long)s->flows);
 	j->first_source = false;
@@ -537,14 +473,14 @@ static int json_dest(void *ctx, const struct rdst *d, unsigned share)
 	struct json_ctx *j = ctx;
 	fputs(j->first_dest ? "\n        {\"destination\": " : ",\n        {\"destination\": ",
 	      j->f);
-	json_string_out(j->f, d->key);
+	json_out__fstr(j->f, d->key);
 	fprintf(j->f, ", \"bytes\": %llu, \"share\": %u.%02u, \"flows\": %llu, \"apps\": [",
 		(unsigned long long)d->bytes, share / 100, share % 100,
 		(unsigned long long)d->flows);
 	for (size_t i = 0; i < d->n_apps; i++) {
 		if (i)
 			fputs(", ", j->f);
-		json_string_out(j->f, d->apps[i]);
+		json_out__fstr(j->f, d->apps[i]);
 	}
 	fputs("]}", j->f);
 	j->first_dest = false;
@@ -591,70 +527,6 @@ static int write_json_cb(FILE *f, const void *ctx)
 	return report__write_json(ctx, f);
 }
 
-/* Write path through a temporary file in its directory, fsync, rename, fsync the directory. */
-static int save_atomic(const char *path, int (*writer)(FILE *, const void *), const void *ctx)
-{
-	size_t n = strlen(path) + 16;
-	char *tmp = malloc(n), *dircopy = NULL;
-	const char *what = "cannot create a temporary file";
-	bool created = false;
-	FILE *f = NULL;
-	int fd = -1, err = 0;
-
-	if (!tmp) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	snprintf(tmp, n, "%s.tmp.XXXXXX", path);
-	if ((fd = mkstemp(tmp)) < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	created = true;
-	if (fchmod(fd, 0644) != 0 || !(f = fdopen(fd, "w"))) {
-		err = -errno;
-		goto cleanup;
-	}
-	fd = -1; /* f owns it now */
-	what = "cannot write";
-	if ((err = writer(f, ctx)) != 0)
-		goto cleanup;
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = fclose(f) != 0 ? -errno : 0;
-	f = NULL;
-	if (err)
-		goto cleanup;
-	what = "cannot rename into place";
-	if (rename(tmp, path) != 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	created = false;
-	/* Make the rename itself durable; a failure here loses nothing already written. */
-	if ((dircopy = strdup(path))) {
-		int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			(void)fsync(dfd);
-			close(dfd);
-		}
-	}
-cleanup:
-	if (err)
-		svc_err("%s: %s: %s", path, what, strerror(-err));
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlink(tmp);
-	free(tmp);
-	free(dircopy);
-	return err;
-}
-
 int report__save(const struct report *r, const char *path)
 {
 	size_t n = strlen(path) + 6;
@@ -666,8 +538,8 @@ int report__save(const struct report *r, const char *path)
 		return -ENOMEM;
 	}
 	snprintf(jpath, n, "%s.json", path);
-	err = save_atomic(path, write_text_cb, r);
-	jerr = save_atomic(jpath, write_json_cb, r);
+	err = atomic_file__write(path, REPORT_FILE_MODE, write_text_cb, r);
+	jerr = atomic_file__write(jpath, REPORT_FILE_MODE, write_json_cb, r);
 	free(jpath);
 	return err ? err : jerr;
 }

@@ -1,0 +1,31 @@
+/* atomic_file.h - the one way a file is replaced whole (the report, its JSON twin, the learned
+ * service map): readers of path see the old content or the new one, never a mix, and a crash
+ * or a full disk at any point leaves the old file whole.
+ *
+ * Steps: a temporary file ".NAME.tmp.XXXXXX" in path's own directory (mkostemp, O_CLOEXEC; the
+ * same directory so that rename(2) is atomic), chmod to mode, fill(f, ctx) writes the content,
+ * fflush + fsync, close, rename over path, fsync of the directory (so the rename survives a
+ * power cut).
+ *
+ * Errors: 0 or a negative errno, the one that made the step fail (ENOSPC, EFBIG, EACCES,
+ * EISDIR, ...; from fill: what it returned, or the stream's write error when it returned -EIO
+ * for a stream in error). On any error the temporary file is removed, path is untouched, and
+ * one line is printed: "svcsensor: PATH: STEP: REASON (the previous file, if any, is
+ * unchanged)". When only the directory's fsync fails the new file is in place: 0, and a
+ * one-line warning.
+ *
+ * Blocking (disk I/O and fsync): not for a thread that must not wait. Reentrant; concurrent
+ * saves of the same path each complete whole, the last rename wins. */
+#ifndef SVCSENSOR_ATOMIC_FILE_H
+#define SVCSENSOR_ATOMIC_FILE_H
+
+#include <stdio.h>
+#include <sys/types.h>
+
+/* Writes the content to f; 0 or a negative errno. It need not check the stream: the stream's
+ * errors are caught by the fflush that follows. */
+typedef int (*atomic_file_fill)(FILE *f, const void *ctx);
+
+int atomic_file__write(const char *path, mode_t mode, atomic_file_fill fill, const void *ctx);
+
+#endif
