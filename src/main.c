@@ -309,7 +309,8 @@ int main(int argc, char **argv)
 				svc_warn("--flows-out %s is not written with --flows-in (the "
 					 "flows come from %s)",
 					 cfg.flows_out, flows_in);
-			status = pipeline__learn_csv(&cfg, flows_in);
+			status = pipeline__run(&(struct pipeline_opts){
+			    .cfg = &cfg, .learn = true, .flows_in = flows_in, .quiet = quiet});
 		}
 		goto out;
 	}
