@@ -220,8 +220,9 @@ static void wait_for_end(struct run *r)
 		int sig = sigtimedwait(&r->sigs, NULL, &to);
 		if (sig == SIGINT || sig == SIGTERM) {
 			if (!stopping)
-				fprintf(stderr, "%s: stopping: ending every flow, writing outputs\n",
-					SVC_PROG);
+				fprintf(stderr, "%s: stopping: %s\n", SVC_PROG,
+					r->in->ops->records && r->o->learn ? "saving what was learned"
+							    : "ending every flow, writing outputs");
 			stopping = true;
 			atomic_store(&r->stop, true);
 		} else if (sig == SIGHUP) {

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -294,4 +295,78 @@ Test(pipeline, failed_setup_closes_the_rings)
 	cr_expect_eq(after, fds, "%d descriptors before, %d after: a ring is left open\n%s", fds,
 		     after, err);
 	config__free(&cfg);
+}
+
+/* ---- the flow CSV through the pipeline, stopped ------------------------------------------- */
+
+/* Sum of every "flows" counter of a map file. */
+static unsigned long long map_flows(const char *path)
+{
+	char *text = e2e_slurp(path, NULL);
+	cr_assert_not_null(text, "%s: no map saved", path);
+	unsigned long long sum = 0;
+	for (const char *p = text; (p = strstr(p, "\"flows\":")); p += 8)
+		sum += strtoull(p + 8, NULL, 10);
+	free(text);
+	return sum;
+}
+
+/* SIGINT while the rows are read: the read stops, every row read before it is learned and
+ * saved, the summary says so, exit 0. */
+Test(pipeline, flow_csv_stopped_by_sigint_saves_what_was_learned, .timeout = 120)
+{
+	const char *bin = e2e_bin();
+	if (!bin)
+		cr_skip_test("no svcsensor binary (make test sets SVCSENSOR_BIN)");
+	enum { ROWS = 4000000 };
+	char *csv = e2e_path(dir, "big.csv"), *map = e2e_path(dir, "map.json");
+	char *errp = e2e_path(dir, "err"), *report = e2e_path(dir, "r.txt");
+	FILE *f = fopen(csv, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "src_ip,dst_ip,application_name,bidirectional_bytes\n");
+	for (unsigned i = 0; i < ROWS; i++)
+		fprintf(f, "10.0.%u.%u,10.1.0.1,%s,100\n", (i >> 8) & 255, i & 255,
+			i % 3 ? "DNS" : "HTTP");
+	cr_assert_eq(fclose(f), 0);
+
+	char *argv[] = {(char *)bin, "--learn", "--flows-in", csv, "-m", map, "--print", "none",
+			"--report", report, "--log", "/dev/null", NULL};
+	pid_t pid;
+	cr_assert_eq(e2e_spawn(argv, dir, NULL, errp, &pid), 0);
+	struct e2e_proc p;
+	/* Under way: the map warning is printed before the first row is read. */
+	for (unsigned waited = 0;; waited += 10) {
+		char *err = e2e_slurp(errp, NULL);
+		bool started = err && strstr(err, "learning a new one");
+		free(err);
+		if (started)
+			break;
+		cr_assert(e2e_running(pid, &p), "the run ended (%s) before it started reading",
+			  e2e_proc_str(&p));
+		cr_assert_lt(waited, 30000, "no start after 30 s");
+		usleep(10000);
+	}
+	usleep(200000);
+	cr_assert(e2e_running(pid, &p), "all %d rows read before SIGINT: raise ROWS", ROWS);
+	kill(pid, SIGINT);
+	cr_assert_eq(e2e_wait(pid, 60000, &p), 0);
+	char *err = e2e_slurp(errp, NULL);
+	cr_assert(!p.timed_out && !p.signal && p.status == 0, "%s\n%s", e2e_proc_str(&p), err);
+	cr_expect_eq(e2e_count_lines_with(err, "stopping: saving what was learned"), 1, "%s", err);
+	unsigned long long learned = 0, rejected = 1;
+	const char *sum = strstr(err, "big.csv: ");
+	cr_assert_not_null(sum, "%s", err);
+	cr_assert_eq(sscanf(sum, "big.csv: %llu rows learned, %llu rejected", &learned, &rejected),
+		     2, "%s", err);
+	cr_expect(strstr(sum, "(stopped early)"), "%s", err);
+	cr_expect_eq(rejected, 0);
+	cr_expect_gt(learned, 0);
+	cr_expect_lt(learned, (unsigned long long)ROWS);
+	cr_expect_eq(map_flows(map), learned, "the map counts %llu flows, the summary %llu",
+		     map_flows(map), learned);
+	free(err);
+	free(csv);
+	free(map);
+	free(errp);
+	free(report);
 }

@@ -20,7 +20,9 @@
 #include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "svcsensor/common.h"
 #include "svcsensor/decode.h"
 #include "svcsensor/input.h"
 
@@ -76,10 +78,28 @@ void pktfeed__destroy(struct pktfeed *f);
 int pktfeed__start(struct pktfeed *f, unsigned n_workers, void *(*body)(void *), void *arg);
 void pktfeed__join(struct pktfeed *f);
 
+/* Reader thread, for pktfeed__dispatch: send worker w's batch (if any) and start the next one,
+ * on window win (the batch takes a reference) or for copies (win NULL). */
+struct pktbatch *pktfeed__next_batch(struct pktfeed *f, unsigned w, uint64_t clock,
+				     struct pcapscan_win *win);
+
 /* Reader thread: hand one decoded packet to its worker, copied (win NULL) or where it is in
- * the mapped window win (the batch takes a reference). clock: the reader's packet clock. */
-void pktfeed__dispatch(struct pktfeed *f, const struct pkt_view *pv, uint64_t clock,
-		       struct pcapscan_win *win);
+ * the mapped window win. clock: the reader's packet clock. Inline: it runs once per packet. */
+static inline void pktfeed__dispatch(struct pktfeed *f, const struct pkt_view *pv,
+				     uint64_t clock, struct pcapscan_win *win)
+{
+	unsigned w = f->n_workers > 1 ? flow_key__pair_hash(&pv->key) % f->n_workers : 0;
+	struct pktbatch *b = f->out[w].cur;
+	if (SVC_UNLIKELY(!b || b->count == PKTBATCH_PKTS || b->win != win ||
+			 (!win && PKTBATCH_BYTES - b->used < pv->l3_caplen)))
+		b = pktfeed__next_batch(f, w, clock, win);
+	if (!win) {
+		memcpy(b->data + b->used, pv->l3, pv->l3_caplen);
+		b->pkt_off[b->count] = b->used;
+		b->used += pv->l3_caplen;
+	}
+	b->pv[b->count++] = *pv;
+}
 /* Reader thread: a worker that got nothing for a second of packet time still gets a batch, so
  * its flows expire in step with the capture. Call every thousand packets or so. */
 void pktfeed__flush_idle(struct pktfeed *f, uint64_t clock);

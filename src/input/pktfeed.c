@@ -99,29 +99,19 @@ static void send_batch(struct pktchan *c, struct pktfeed_out *o, uint64_t clock,
 	sem_post(&c->full);
 }
 
-void pktfeed__dispatch(struct pktfeed *f, const struct pkt_view *pv, uint64_t clock,
-		       struct pcapscan_win *win)
+struct pktbatch *pktfeed__next_batch(struct pktfeed *f, unsigned w, uint64_t clock,
+				     struct pcapscan_win *win)
 {
-	unsigned w = f->n_workers > 1 ? flow_key__pair_hash(&pv->key) % f->n_workers : 0;
 	struct pktchan *c = &f->chans[w];
 	struct pktfeed_out *o = &f->out[w];
-	if (o->cur && (o->cur->count == PKTBATCH_PKTS || o->cur->win != win ||
-		       (!win && PKTBATCH_BYTES - o->cur->used < pv->l3_caplen)))
+	if (o->cur)
 		send_batch(c, o, clock, false);
-	if (!o->cur)
-		o->cur = acquire(c);
-	struct pktbatch *b = o->cur;
+	o->cur = acquire(c);
 	if (win) {
-		if (!b->count) {
-			b->win = win;
-			pcapscan__win_hold(win);
-		}
-	} else {
-		memcpy(b->data + b->used, pv->l3, pv->l3_caplen);
-		b->pkt_off[b->count] = b->used;
-		b->used += pv->l3_caplen;
+		o->cur->win = win;
+		pcapscan__win_hold(win);
 	}
-	b->pv[b->count++] = *pv;
+	return o->cur;
 }
 
 void pktfeed__flush_idle(struct pktfeed *f, uint64_t clock)
