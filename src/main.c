@@ -9,7 +9,6 @@
 #include "svcsensor/common.h"
 #include "svcsensor/config.h"
 #include "svcsensor/report.h"
-#include "svcsensor/flows_in.h"
 #include "svcsensor/options.h"
 #include "svcsensor/pipeline.h"
 
@@ -49,7 +48,8 @@ static int learn_from_csv(struct svc_options *o)
 		free(o->cfg.flows_out); /* the flow CSV sink then stays closed */
 		o->cfg.flows_out = NULL;
 	}
-	return pipeline__learn_csv(&o->cfg, r->flows_in);
+	return pipeline__run(&(struct pipeline_opts){
+	    .cfg = &o->cfg, .learn = true, .flows_in = r->flows_in, .quiet = r->quiet});
 }
 
 /* The mode the parsed command line asks for; returns the exit status. */

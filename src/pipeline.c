@@ -1,4 +1,6 @@
-/* pipeline.c - thread set-up, the detector (consumer) thread, signals, the exit summary. */
+/* pipeline.c - one run's life cycle: set up (input, queue, workers, detector), start the
+ * threads, wait for the end (signals, periodic stats), stop (join, exit summary), then one
+ * cleanup in the reverse order of set-up. */
 #include "svcsensor/pipeline.h"
 
 #include <errno.h>
@@ -11,86 +13,37 @@
 #include <unistd.h>
 
 #include "svcsensor/common.h"
-#include "svcsensor/afpacket.h"
-#include "svcsensor/privdrop.h"
+#include "svcsensor/consumer.h"
 #include "svcsensor/detector.h"
 #include "svcsensor/flowq.h"
-#include "svcsensor/pcapfile.h"
-#include "svcsensor/pcapscan.h"
+#include "svcsensor/input.h"
+#include "svcsensor/privdrop.h"
 #include "svcsensor/worker.h"
 
-struct consumer {
-	pthread_t thread;
-	struct flowq *queue;
-	struct detector *det;
-	bool learn;
-	atomic_uint *done_count;
-	unsigned n_workers;
-	atomic_bool finished;
-	pthread_t main_thread; /* woken (SIGUSR1) when the last flow is judged */
-};
-
-/* The detector thread: the only consumer of finished flows and the owner of every output. */
-static void *consumer_run(void *arg)
-{
-	struct consumer *c = arg;
-	struct flowq_batch b;
-	flowq__batch_init(&b);
-	detector__thread_register();
-	time_t last_tick = 0;
-	for (;;) {
-		/* Read "all workers done" before taking: a worker flushes before it counts itself
-		 * done, so an empty take after that means nothing can follow. */
-		bool all_done = atomic_load(c->done_count) == c->n_workers;
-		unsigned n = flowq__take(c->queue, &b, all_done ? 0 : 100);
-		struct flow_record *r;
-		while ((r = flowq__batch_pop(&b))) {
-			detector__flow(c->det, r);
-			flow_record__free(r);
-		}
-		if (n)
-			detector__flush(c->det);
-		time_t now = time(NULL);
-		if (now != last_tick) {
-			detector__tick(c->det, (uint64_t)now);
-			last_tick = now;
-		}
-		if (all_done && n == 0)
-			break;
-	}
-	detector__thread_unregister();
-	atomic_store(&c->finished, true);
-	pthread_kill(c->main_thread, SIGUSR1);
-	return NULL;
-}
-
-/* Start-up helper: load the map and build the detector. */
-struct loader {
-	pthread_t thread;
+/* Everything one run holds; set-up fills it in order, the cleanup empties it backwards. */
+struct run {
+	const struct pipeline_opts *o;
 	const struct svc_config *cfg;
-	bool learn;
-	FILE *console;
-	struct detector *det;
+	atomic_bool stop;	 /* end the input (signals, --duration, a failed start) */
+	atomic_uint done_count; /* workers done */
+	struct input *in;
+	struct flowq queue;
+	bool queue_ok;
+	struct worker *ws;
+	unsigned n, inited, started; /* workers: wanted, set up, running */
+	int input_start;	     /* the input's start: 0 or its error */
+	struct consumer cons;
+	sigset_t sigs;
 };
 
-static void *load_detector(void *arg)
-{
-	struct loader *l = arg;
-	l->det = detector__new(l->cfg, l->learn, l->console);
-	return NULL;
-}
-
-static void print_summary(const struct pcapfile_reader *rd, struct worker *ws, unsigned n,
+/* The exit summary of a packet input: decode results, how flows ended, what the detector did. */
+static void print_summary(const struct input_stats *st, struct worker *ws, unsigned n,
 			  const struct detector_stats *ds, bool learn)
 {
-	uint64_t dec[DECODE__COUNT] = {0};
+	const uint64_t *dec = st->decode;
 	uint64_t ended[FLOW_END__COUNT] = {0}, lost = 0, total_ended = 0;
-	for (unsigned i = 0; i < DECODE__COUNT; i++)
-		dec[i] = rd ? rd->st.decode[i] : 0;
 	for (unsigned w = 0; w < n; w++) {
 		const struct flow_table_stats *s = worker__stats(&ws[w]);
-		for (unsigned i = 0; i < DECODE__COUNT; i++)
-			dec[i] += ws[w].decode[i];
 		for (unsigned e = 0; e < FLOW_END__COUNT; e++) {
 			ended[e] += s->flows_ended[e];
 			total_ended += s->flows_ended[e];
@@ -142,272 +95,184 @@ static void print_summary(const struct pcapfile_reader *rd, struct worker *ws, u
 			SVC_PROG, ds->map_reloads, ds->map_reload_failures);
 }
 
-int pipeline__run(const struct pipeline_opts *o)
+/* Runs beside the map load (consumer__load): the workers' nDPI modules are built one at a time. */
+static int init_workers(void *arg)
 {
-	const struct svc_config *cfg = o->cfg;
-	unsigned n = cfg->threads ? cfg->threads : 1;
-	int status = 2;
-	struct flowq queue;
-	atomic_uint done_count;
-	atomic_bool stop;
-	atomic_init(&done_count, 0);
-	atomic_init(&stop, false);
+	struct run *r = arg;
+	int rc = 0;
+	for (; r->inited < r->n && !rc; r->inited++)
+		rc = worker__init(&r->ws[r->inited], r->inited, r->cfg, r->in, &r->queue,
+				  &r->done_count);
+	return rc;
+}
 
-	bool live = !o->n_files && cfg->interface;
-	struct afpacket **rings = NULL;
-	struct afpacket_opts ao = {0};
-	if (!o->n_files && !live) {
-		svc_err("no input: give -r FILE or -i IFACE");
-		return 2;
+static int set_up(struct run *r)
+{
+	const struct pipeline_opts *o = r->o;
+	const struct svc_config *cfg = r->cfg;
+	struct input_args a = {
+	    .cfg = cfg,
+	    .files = o->files,
+	    .n_files = o->n_files,
+	    .flows_in = o->flows_in,
+	    .threads = cfg->threads ? cfg->threads : 1,
+	    .learn = o->learn,
+	    .progress = !o->quiet && isatty(STDERR_FILENO),
+	    .stop = &r->stop,
+	};
+	int rc = input__open(&a, &r->in);
+	if (rc)
+		return rc;
+	/* The capture is set up: the rings keep working unprivileged. */
+	if (r->in->ops->live && cfg->user && (rc = privdrop__to_user(cfg->user)) != 0)
+		return rc;
+	rc = flowq__init(&r->queue);
+	if (rc) {
+		svc_err("finished-flow queue: %s", strerror(-rc));
+		return rc;
 	}
-	if (!live && pcapfile__check(o->files, o->n_files, cfg->bpf_filter) != 0)
-		return 2;
-	if (live) {
-		rings = calloc(n, sizeof(*rings));
-		if (!rings)
-			return 2;
-		afpacket__offload_warning(cfg->interface);
-		ao = (struct afpacket_opts){
-		    .ifname = cfg->interface,
-		    .block_size = cfg->ring_block_size,
-		    .block_count = cfg->ring_block_count,
-		    .frame_size = cfg->ring_frame_size,
-		    .block_timeout_ms = cfg->ring_block_timeout_ms,
-		    .fanout = n > 1 ? cfg->fanout : NULL,
-		    .group_id = afpacket__group_id(),
-		    .promisc = cfg->promisc,
-		    .bpf_filter = cfg->bpf_filter,
-		};
-		if (afpacket__open_group(&ao, n, rings) != 0) {
-			free(rings);
-			return 2;
-		}
-		if (cfg->user && privdrop__to_user(cfg->user) != 0) {
-			for (unsigned i = 0; i < n; i++)
-				afpacket__close(rings[i]);
-			free(rings);
-			return 2;
-		}
-	}
-	if (flowq__init(&queue) != 0) {
-		svc_err("finished-flow queue: %s", strerror(errno));
-		return 2;
-	}
-
-	struct worker *ws = calloc(n, sizeof(*ws));
-	struct pktchan *chans = calloc(n, sizeof(*chans));
-	struct consumer cons = {0};
-	struct pcapfile_reader rd = {0};
-	struct pcapscan scan = {0};
-	bool mapped = false, scanning = false; /* mapped files; walked by the one worker */
-	pthread_t reader;
-	unsigned started = 0, inited = 0, chans_ok = 0;
-	bool reader_started = false, consumer_started = false;
-	sigset_t sigs;
-
-	/* The main thread loads, saves and frees the map (before / after the detector thread). */
-	detector__thread_register();
-	if (!ws || !chans) {
+	r->queue_ok = true;
+	r->n = r->in->n_workers;
+	r->ws = calloc(r->n, sizeof(*r->ws));
+	if (!r->ws) {
 		svc_err("out of memory");
-		goto cleanup;
+		return -ENOMEM;
 	}
-	/* The map loads on a helper thread while this one builds the workers' nDPI modules
-	 * (which must be built one at a time): start-up takes the longer of the two, not both. */
-	struct loader ld = {.cfg = cfg,
-			    .learn = o->learn,
-			    .console = cfg->print == PRINT_NONE ? NULL : stdout};
-	bool loading = pthread_create(&ld.thread, NULL, load_detector, &ld) == 0;
-	if (!loading)
-		load_detector(&ld);
-	int init_err = 0;
-	for (; inited < n && !init_err; inited++)
-		init_err = worker__init(&ws[inited], inited, cfg, &queue, &done_count);
-	if (loading)
-		pthread_join(ld.thread, NULL);
-	cons.det = ld.det;
-	if (init_err || !cons.det)
-		goto cleanup;
-	for (; live && chans_ok < n; chans_ok++) {
-		ws[chans_ok].ring = rings[chans_ok];
-		ws[chans_ok].stop = &stop;
-	}
-	if (live)
-		chans_ok = 0;
-	if (!live) {
-		/* Classic pcap files are read mapped: with one worker by the worker itself. */
-		int sc = pcapscan__open(&scan, o->files, o->n_files, cfg->bpf_filter, &stop,
-					!o->quiet && isatty(STDERR_FILENO));
-		if (sc < 0)
-			goto cleanup;
-		mapped = sc == 1;
-		scanning = mapped && n == 1;
-		if (scanning) {
-			pcapscan__cursor_init(&ws[0].cursor, &scan);
-		}
-	}
-	for (; !live && !scanning && chans_ok < n; chans_ok++) {
-		if (pktchan__init(&chans[chans_ok]) != 0) {
-			svc_err("packet channels: out of memory");
-			goto cleanup;
-		}
-		ws[chans_ok].chan = &chans[chans_ok];
-	}
+	r->cons.queue = &r->queue;
+	r->cons.done_count = &r->done_count;
+	r->cons.n_workers = r->n;
+	r->cons.learn = o->learn;
+	return consumer__load(&r->cons, cfg, init_workers, r); /* the detector opens the sinks */
+}
 
+/* The detector thread, the workers, then the input's own thread. A worker that cannot start
+ * stops the run: the others end at once, and the run's status says so. */
+static int start(struct run *r)
+{
 	/* Signals go to this thread only: block them before any thread starts. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR1); /* internal: the detector thread has finished */
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sigemptyset(&r->sigs);
+	sigaddset(&r->sigs, SIGINT);
+	sigaddset(&r->sigs, SIGTERM);
+	sigaddset(&r->sigs, SIGHUP);
+	sigaddset(&r->sigs, SIGUSR1); /* internal: the detector thread has finished */
+	pthread_sigmask(SIG_BLOCK, &r->sigs, NULL);
 
-	cons.queue = &queue;
-	cons.learn = o->learn;
-	cons.done_count = &done_count;
-	cons.n_workers = n;
-	cons.main_thread = pthread_self();
-	atomic_init(&cons.finished, false);
-	if (pthread_create(&cons.thread, NULL, consumer_run, &cons) != 0) {
-		svc_err("cannot start the detector thread");
-		goto unblock;
-	}
-	consumer_started = true;
-	/* Thread names show in top -H, ps -L and perf: "svc-detector", "svc-worker0", ... */
-	pthread_setname_np(cons.thread, "svc-detector");
-	for (; started < n; started++) {
-		if (pthread_create(&ws[started].thread, NULL, worker__run, &ws[started]) != 0) {
-			svc_err("cannot start worker %u", started);
+	int rc = consumer__start(&r->cons);
+	if (rc)
+		return rc;
+	for (; r->started < r->n; r->started++) {
+		struct worker *w = &r->ws[r->started];
+		if (pthread_create(&w->thread, NULL, worker__run, w) != 0) {
+			svc_err("cannot start worker %u", r->started);
 			break;
 		}
 		char name[16];
-		snprintf(name, sizeof(name), "svc-worker%u", started % 100);
-		pthread_setname_np(ws[started].thread, name);
+		snprintf(name, sizeof(name), "svc-worker%u", r->started % 100);
+		pthread_setname_np(w->thread, name);
 	}
-	rd.files = o->files;
-	rd.n_files = o->n_files;
-	rd.bpf_filter = cfg->bpf_filter;
-	rd.scan = mapped ? &scan : NULL;
-	rd.chans = chans;
-	rd.n_workers = started;
-	rd.stop = &stop;
-	rd.progress = !o->quiet && isatty(STDERR_FILENO);
-	if (live || scanning) {
-		if (started != n) {
-			atomic_store(&stop, true);
-			atomic_fetch_add(&done_count, n - started);
-		}
-	} else if (started == n && pthread_create(&reader, NULL, pcapfile__run, &rd) == 0) {
-		reader_started = true;
-		pthread_setname_np(reader, "svc-reader");
-	} else {
-		/* Workers that started wait for a batch: give each a last one. */
-		atomic_store(&stop, true);
-		rd.n_files = 0;
-		rd.n_workers = started;
-		pcapfile__run(&rd);
+	if (r->started != r->n) {
+		atomic_store(&r->stop, true);
 		/* Workers that never started must not be waited for by the consumer. */
-		atomic_fetch_add(&done_count, n - started);
+		atomic_fetch_add(&r->done_count, r->n - r->started);
 	}
+	if (r->in->ops->start)
+		r->input_start = r->in->ops->start(r->in, r->started);
+	return 0;
+}
 
-	/* The main thread: signals until the detector thread has judged the last flow. */
-	bool stopping = false;
+/* Live: the capture's counters every stats_interval. */
+static void stats_line(struct run *r, struct input_stats *prev)
+{
+	struct input_stats st = {0};
+	r->in->ops->live_stats(r->in, &st);
+	fprintf(stderr,
+		"%s: stats: packets %llu (+%llu), drops %llu (+%llu), flows ended %llu, queue %llu\n",
+		SVC_PROG, (unsigned long long)st.captured,
+		(unsigned long long)(st.captured - prev->captured), (unsigned long long)st.drops,
+		(unsigned long long)(st.drops - prev->drops),
+		(unsigned long long)atomic_load(&r->queue.pushed),
+		(unsigned long long)flowq__depth(&r->queue));
+	*prev = st;
+}
+
+/* The main thread: signals until the detector thread has judged the last flow. */
+static void wait_for_end(struct run *r)
+{
+	const struct svc_config *cfg = r->cfg;
+	bool live = r->in->ops->live, stopping = false;
 	time_t t_start = time(NULL), next_stats = t_start + (time_t)cfg->stats_interval;
-	struct afpacket_stats ring_total = {0}, ring_prev = {0};
-	while (!atomic_load(&cons.finished)) {
+	struct input_stats prev = {0};
+	while (!atomic_load(&r->cons.finished)) {
 		if (live && cfg->stats_interval && time(NULL) >= next_stats) {
-			/* The kernel's counters reset on read: only this thread reads them. */
-			for (unsigned i = 0; i < n; i++)
-				afpacket__stats(rings[i], &ring_total);
-			fprintf(stderr,
-				"%s: stats: packets %llu (+%llu), drops %llu (+%llu), flows ended "
-				"%llu, "
-				"queue %llu\n",
-				SVC_PROG, (unsigned long long)ring_total.packets,
-				(unsigned long long)(ring_total.packets - ring_prev.packets),
-				(unsigned long long)ring_total.drops,
-				(unsigned long long)(ring_total.drops - ring_prev.drops),
-				(unsigned long long)atomic_load(&queue.pushed),
-				(unsigned long long)flowq__depth(&queue));
-			ring_prev = ring_total;
+			stats_line(r, &prev);
 			next_stats = time(NULL) + (time_t)cfg->stats_interval;
 		}
-		if (live && o->duration && !stopping &&
-		    time(NULL) - t_start >= (time_t)o->duration) {
+		if (live && r->o->duration && !stopping &&
+		    time(NULL) - t_start >= (time_t)r->o->duration) {
 			stopping = true;
-			atomic_store(&stop, true);
+			atomic_store(&r->stop, true);
 		}
 		struct timespec to = {0, 200 * 1000 * 1000};
-		int sig = sigtimedwait(&sigs, NULL, &to);
+		int sig = sigtimedwait(&r->sigs, NULL, &to);
 		if (sig == SIGINT || sig == SIGTERM) {
 			if (!stopping)
-				fprintf(stderr,
-					"%s: stopping: ending every flow, writing outputs\n",
-					SVC_PROG);
+				fprintf(stderr, "%s: stopping: %s\n", SVC_PROG,
+					r->in->ops->records && r->o->learn ? "saving what was learned"
+							    : "ending every flow, writing outputs");
 			stopping = true;
-			atomic_store(&stop, true);
+			atomic_store(&r->stop, true);
 		} else if (sig == SIGHUP) {
-			detector__request_reload(cons.det);
+			detector__request_reload(r->cons.det);
 		}
 	}
-	status = 0;
-	if (reader_started)
-		pthread_join(reader, NULL);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(ws[i].thread, NULL);
-	pthread_join(cons.thread, NULL);
-	consumer_started = false;
-	if (scanning && started) {
-		/* The worker walked the input: its counts are the input's. */
-		rd.st = ws[0].cursor.st;
-		rd.error = ws[0].cursor.error;
-	}
+}
 
-	if (detector__finish(cons.det) != 0)
-		status = 1;
-	if (rd.error || started != n)
-		status =
-		    rd.error && rd.st.files_ok + rd.st.files_failed > 0 && !rd.st.packets ? 2 : 1;
-	print_summary(&rd, ws, started, detector__stats(cons.det), o->learn);
-	if (live) {
-		for (unsigned i = 0; i < n; i++)
-			afpacket__stats(rings[i], &ring_total);
-		fprintf(stderr, "%s: ring: packets %llu, drops %llu, freezes %llu (fanout %s)\n",
-			SVC_PROG, (unsigned long long)ring_total.packets,
-			(unsigned long long)ring_total.drops,
-			(unsigned long long)ring_total.freezes, ao.fanout ? ao.fanout : "none");
-		if (ring_total.drops)
-			svc_warn("the rings dropped %llu packets: see README, Live capture (ring "
-				 "size, threads)",
-				 (unsigned long long)ring_total.drops);
-	}
-	if (detector__stats(cons.det)->log_write_errors)
+/* Join every thread, write the final outputs and the exit summary; the run's status. */
+static int finish(struct run *r)
+{
+	if (r->in->ops->wait)
+		r->in->ops->wait(r->in);
+	for (unsigned i = 0; i < r->started; i++)
+		pthread_join(r->ws[i].thread, NULL);
+	consumer__join(&r->cons);
+
+	int status = detector__finish(r->cons.det) != 0 ? 1 : 0;
+	struct input_stats st = {0};
+	r->in->ops->stats(r->in, &st);
+	if (st.error || st.rejected || r->input_start || r->started != r->n)
+		status = st.error && st.files_ok + st.files_failed > 0 && !st.packets ? 2 : 1;
+	if (!r->in->ops->records)
+		print_summary(&st, r->ws, r->started, detector__stats(r->cons.det), r->o->learn);
+	if (r->in->ops->summary)
+		r->in->ops->summary(r->in, &st);
+	if (detector__stats(r->cons.det)->records_lost)
 		status = status ? status : 1;
+	return status;
+}
 
-unblock:
-	if (consumer_started) {
-		/* Failed start: let the consumer finish on an empty queue. */
-		atomic_store(&done_count, n);
-		pthread_join(cons.thread, NULL);
+int pipeline__run(const struct pipeline_opts *o)
+{
+	struct run r = {.o = o, .cfg = o->cfg};
+	int status = 2;
+	atomic_init(&r.stop, false);
+	atomic_init(&r.done_count, 0);
+	/* The main thread loads, saves and frees the map (before / after the detector thread). */
+	detector__thread_register();
+	if (set_up(&r) == 0 && start(&r) == 0) {
+		wait_for_end(&r);
+		status = finish(&r);
 	}
 	/* INT/TERM/HUP stay blocked: one that arrives after the last flow was judged (a late
-	 * SIGHUP from logrotate, a second Ctrl-C) must not kill the process while it writes
-	 * its last outputs and exits. */
-cleanup:
-	if (cons.det)
-		detector__free(cons.det);
-	for (unsigned i = 0; i < inited; i++)
-		worker__destroy(&ws[i]);
-	for (unsigned i = 0; i < chans_ok; i++)
-		pktchan__destroy(&chans[i]);
-	if (mapped)
-		pcapscan__close(&scan);
-	if (rings)
-		for (unsigned i = 0; i < n; i++)
-			afpacket__close(rings[i]);
-	free(rings);
-	free(ws);
-	free(chans);
-	flowq__destroy(&queue);
+	 * SIGHUP from logrotate, a second Ctrl-C) must not kill the process while it writes its
+	 * last outputs and exits. The cleanup, in the reverse order of set-up: */
+	consumer__close(&r.cons);
+	for (unsigned i = 0; i < r.inited; i++)
+		worker__destroy(&r.ws[i]);
+	free(r.ws);
+	if (r.queue_ok)
+		flowq__destroy(&r.queue);
+	if (r.in)
+		r.in->ops->close(r.in);
 	detector__thread_unregister();
 	return status;
 }

@@ -1,8 +1,8 @@
 /* test_readers.c - suite readers: the two offline inputs give the same result.
  *
  * A classic pcap given by name is walked by every worker itself through mapped windows
- * (src/capture/pcapscan.c); the same bytes through a pipe (-r -) go through libpcap in the
- * reader thread (src/capture/pcapfile.c). Both runs of the real binary must export the same
+ * (src/input/pcapscan.c); the same bytes through a pipe (-r -) go through libpcap in the
+ * reader thread (src/input/pcapfile.c). Both runs of the real binary must export the same
  * flows (every column but the id), count the same packets and decode results, end with the
  * same status and, for a damaged file, say the same thing about it. The pipe is a FIFO the
  * test makes and feeds from a thread, so svcsensor reads a real pipe. */

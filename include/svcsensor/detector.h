@@ -28,7 +28,7 @@ struct detector_stats {
 	uint64_t flows; /* flows judged (or learned) */
 	uint64_t per_verdict[VERDICT__COUNT];
 	uint64_t allowed; /* anomalies silenced by allow rules (counted NONE) */
-	uint64_t log_write_errors; /* records the sinks failed to write (any sink) */
+	uint64_t records_lost; /* records the sinks failed to write (every sink, so far) */
 	uint64_t map_reloads, map_reload_failures;
 };
 

@@ -1,6 +1,7 @@
 /* flows_in.h - read finished flows back from a flow CSV in nfstream's column layout (what
- * nfstream's to_csv() writes, and what svcsensor's own --flows-out writes), and learn a service
- * map from such a file without reading packets (svcsensor --learn --flows-in FILE).
+ * nfstream's to_csv() writes, and what svcsensor's own --flows-out writes). The flow CSV input
+ * (src/input/flows_csv.c, input.h) feeds them to the detector: svcsensor --learn --flows-in FILE
+ * learns a service map without reading packets.
  *
  * The header row is mapped by name: columns may come in any order, unknown columns are ignored.
  *   required:       src_ip, dst_ip, application_name
@@ -21,7 +22,6 @@
 
 #include <stdint.h>
 
-#include "svcsensor/config.h"
 #include "svcsensor/flow.h"
 
 /* How many bad rows are reported one per line; the rest are only counted. */
@@ -49,14 +49,16 @@ typedef int (*flows_in_fn)(void *ctx, const struct flow_record *rec);
  * (-EINVAL), a read error (-EIO), out of memory (-ENOMEM). Blocks on file I/O only. */
 int flows_in__read(const char *path, flows_in_fn fn, void *ctx, struct flows_in_stats *st);
 
-/* svcsensor --learn --flows-in FILE: learn cfg->map_file from the flow CSV at csv_path through
- * the detector in learn mode, exactly as from packets (same host keys, counters and console
- * lines), then save the map (detector__finish) and print one summary line on stderr:
- *   svcsensor: flows.csv: 396 rows learned, 0 rejected
- * Runs on the calling thread (it registers it with RCU for the duration). SIGINT/SIGTERM stop
- * the read early; what was learned is saved. SIGHUP reopens the logs.
- * Returns 0 when every row was learned and the map saved, 1 when some rows were rejected or an
- * output failed, 2 when nothing could be done (one line said why). */
-int pipeline__learn_csv(const struct svc_config *cfg, const char *csv_path);
+/* The same read in steps, for a reader that hands rows on as they come (the flow CSV input):
+ * flows_in__open opens the file and reads its header (the errors of flows_in__read that make a
+ * file unusable: missing, unreadable, empty, no header, a required column missing), returning 0
+ * and *out, or a negative errno after one line. flows_in__rows then calls fn for every good row
+ * to the end of the file and returns as flows_in__read does. flows_in__stats: the counts so far.
+ * flows_in__close frees everything (NULL ok). One thread at a time. */
+struct flows_in;
+int flows_in__open(const char *path, struct flows_in **out);
+int flows_in__rows(struct flows_in *r, flows_in_fn fn, void *ctx);
+const struct flows_in_stats *flows_in__stats(const struct flows_in *r);
+void flows_in__close(struct flows_in *r);
 
 #endif

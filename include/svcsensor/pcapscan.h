@@ -3,10 +3,11 @@
  * The file is mapped read-only in windows of the shared page cache (no copy into a buffer)
  * and walked record by record, each frame decoded once, the file prefetched ahead of the walk
  * (the walk follows a chain of record lengths; without it every record header is a memory
- * round trip). With -t 1 the worker walks the file itself: one thread does everything. With
- * more workers the reader thread walks it (pcapfile.h) and hands each worker pointers into
- * the windows, not copies: a window stays mapped until the last batch that points into it
- * is done (reference counts), so resident memory stays a few windows deep.
+ * round trip). The mapped input (src/input/mapped.c) uses it: with -t 1 the worker walks the
+ * file itself, one thread does everything; with more workers its reader thread walks it and
+ * hands each worker pointers into the windows, not copies (pktfeed.h): a window stays mapped
+ * until the last batch that points into it is done (reference counts), so resident memory
+ * stays a few windows deep.
  *
  * Used when every -r file is a regular file in classic pcap format 2.4 (either byte
  * order, micro- or nanosecond). Anything else (pcapng, "-" for the standard input, older
@@ -23,7 +24,7 @@
 #include <stdint.h>
 
 #include "svcsensor/decode.h"
-#include "svcsensor/pcapfile.h"
+#include "svcsensor/input_stats.h"
 
 struct pcapscan_file;
 
@@ -58,7 +59,7 @@ struct pcapscan_cursor {
 	uint64_t next_progress; /* monotonic ms of the next progress line */
 	bool file_open;		/* the walk of files[file] has started */
 	bool done;
-	struct pcapfile_stats st; /* packets as in pcapfile.h */
+	struct input_stats st;	/* packets, bytes, decode results, files (input_stats.h) */
 	int error;		  /* 0 or the negative errno of the first error */
 };
 

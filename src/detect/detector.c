@@ -150,7 +150,7 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
 void detector__flush(struct detector *d)
 {
 	sinks__flush(&d->sinks);
-	d->st.log_write_errors = sinks__lost(&d->sinks);
+	d->st.records_lost = sinks__lost(&d->sinks);
 }
 
 void detector__tick(struct detector *d, uint64_t now_s)

@@ -73,11 +73,21 @@ static const char *const col_names[COL__COUNT] = {
  * longest, FLOW_SERVER_NAME_LEN); a longer value is flagged, then cut or refused. */
 #define VAL_MAX 256
 
-struct reader {
+struct flows_in {
 	const char *path;
+	FILE *f;
+	struct csv_parser p;
+	bool parser; /* p is initialised */
+	bool eof;    /* the file was read to its end (csv_fini done) */
+	char *buf;   /* the line being fed */
+	size_t cap;
 	flows_in_fn fn;
 	void *ctx;
-	struct flows_in_stats *st;
+	struct flows_in_stats st;
+	/* rows completed while the header was read (a line may end more than one row: libcsv
+	 * also ends a row at a lone CR), handed on first by flows_in__rows */
+	struct flow_record *stash;
+	size_t n_stash, cap_stash;
 
 	uint64_t line;	   /* line being fed, from 1 */
 	uint64_t row_line; /* line where the current row starts */
@@ -102,12 +112,12 @@ struct reader {
 };
 
 /* One bad row: counted, and reported while under the limit. */
-static void bad_row(struct reader *r, uint64_t line, const char *fmt, ...)
+static void bad_row(struct flows_in *r, uint64_t line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void bad_row(struct reader *r, uint64_t line, const char *fmt, ...)
+static void bad_row(struct flows_in *r, uint64_t line, const char *fmt, ...)
 {
-	r->st->rows++;
-	r->st->rejected++;
+	r->st.rows++;
+	r->st.rejected++;
 	if (r->reported++ >= FLOWS_IN_REPORT_MAX)
 		return;
 	char reason[256];
@@ -121,7 +131,7 @@ static void bad_row(struct reader *r, uint64_t line, const char *fmt, ...)
 
 /* ---- header ------------------------------------------------------------------------------ */
 
-static void header_field(struct reader *r, const char *s, size_t len)
+static void header_field(struct flows_in *r, const char *s, size_t len)
 {
 	if ((int)r->n_header >= r->col_of_field_cap) {
 		int cap = r->col_of_field_cap ? r->col_of_field_cap * 2 : 64;
@@ -152,7 +162,7 @@ static void header_field(struct reader *r, const char *s, size_t len)
 	r->col_of_field[r->n_header++] = col;
 }
 
-static void header_end(struct reader *r)
+static void header_end(struct flows_in *r)
 {
 	char missing[128] = "";
 	size_t off = 0;
@@ -264,7 +274,7 @@ static const uint64_t col_max[COL__COUNT] = {
 
 /* Per-direction counters from what the file has; the bidirectional column fills a missing
  * direction so that the totals (what the map counts) are right. */
-static void directions(const struct reader *r, uint64_t bi, int c_s2d, int c_d2s, uint64_t v_s2d,
+static void directions(const struct flows_in *r, uint64_t bi, int c_s2d, int c_d2s, uint64_t v_s2d,
 		       uint64_t v_d2s, uint64_t out[2])
 {
 	bool s2d = r->field_of[c_s2d] >= 0, d2s = r->field_of[c_d2s] >= 0;
@@ -278,20 +288,17 @@ static void directions(const struct reader *r, uint64_t bi, int c_s2d, int c_d2s
 		out[0] = bi > v_d2s ? bi - v_d2s : 0;
 }
 
-static void row_end(struct reader *r)
+/* The row's shape and its numeric columns into num[]: false after bad_row. */
+static bool row_numbers(struct flows_in *r, uint64_t line, uint64_t num[COL__COUNT])
 {
-	struct flow_record *rec = &r->rec;
-	uint64_t line = r->row_line, num[COL__COUNT] = {0};
-	uint8_t v4or6;
-
 	if (r->nfield != r->n_header) {
 		bad_row(r, line, "%zu fields, the header has %zu", r->nfield, r->n_header);
-		return;
+		return false;
 	}
 	for (int c = 0; c < COL__REQUIRED; c++)
 		if (!r->val[c][0]) {
 			bad_row(r, line, "%s is empty", col_names[c]);
-			return;
+			return false;
 		}
 	for (int c = COL__REQUIRED; c < COL__COUNT; c++) {
 		if (!col_max[c] || r->field_of[c] < 0)
@@ -299,44 +306,54 @@ static void row_end(struct reader *r)
 		if (r->toolong[c] || !num_u64(r->val[c], col_max[c], &num[c])) {
 			bad_row(r, line, "%s: \"%.40s\" is not a whole number from 0 to %" PRIu64,
 				col_names[c], r->val[c], col_max[c]);
-			return;
+			return false;
 		}
 	}
+	return true;
+}
 
-	memset(rec, 0, sizeof(*rec));
-	struct flow_key *k = &rec->key;
+/* Addresses, ports, protocol and VLAN into k: false after bad_row. */
+static bool row_key(struct flows_in *r, uint64_t line, const uint64_t num[COL__COUNT],
+		    struct flow_key *k)
+{
+	uint8_t v4or6;
 	if (r->toolong[COL_SRC_IP] || !(k->ipver = parse_addr(r->val[COL_SRC_IP], k->src))) {
 		bad_row(r, line, "src_ip: \"%.60s\" is not an IPv4 or IPv6 address",
 			r->val[COL_SRC_IP]);
-		return;
+		return false;
 	}
 	if (r->toolong[COL_DST_IP] || !(v4or6 = parse_addr(r->val[COL_DST_IP], k->dst))) {
 		bad_row(r, line, "dst_ip: \"%.60s\" is not an IPv4 or IPv6 address",
 			r->val[COL_DST_IP]);
-		return;
+		return false;
 	}
 	if (v4or6 != k->ipver) {
 		bad_row(r, line, "src_ip is IPv%u but dst_ip is IPv%u", k->ipver, v4or6);
-		return;
+		return false;
 	}
 	if (r->val[COL_IPVER][0] && num[COL_IPVER] != k->ipver) {
 		bad_row(r, line, "ip_version %" PRIu64 " but the addresses are IPv%u",
 			num[COL_IPVER], k->ipver);
-		return;
+		return false;
 	}
 	k->sport = (uint16_t)num[COL_SRC_PORT];
 	k->dport = (uint16_t)num[COL_DST_PORT];
 	k->proto = (uint8_t)num[COL_PROTO];
 	k->vlan = (uint16_t)num[COL_VLAN];
+	return true;
+}
 
+/* Application (and its master), category and server name: false after bad_row. */
+static bool row_names(struct flows_in *r, uint64_t line, struct flow_record *rec)
+{
 	const char *app = r->val[COL_APP];
 	if (r->toolong[COL_APP] || strlen(app) >= FLOW_APP_NAME_LEN) {
 		bad_row(r, line, "application_name: longer than %d bytes", FLOW_APP_NAME_LEN - 1);
-		return;
+		return false;
 	}
 	if (!name_ok(app)) {
 		bad_row(r, line, "application_name: control character or invalid UTF-8");
-		return;
+		return false;
 	}
 	memcpy(rec->app_name, app, strlen(app) + 1);
 	const char *dot = strchr(app, '.');
@@ -349,11 +366,17 @@ static void row_end(struct reader *r)
 	}
 	text_copy(rec->category, sizeof(rec->category), r->val[COL_CATEGORY]);
 	text_copy(rec->server_name, sizeof(rec->server_name), r->val[COL_SERVER]);
+	return true;
+}
 
+/* Times, counters, the guessed flag and the end reason: false after bad_row. */
+static bool row_rest(struct flows_in *r, uint64_t line, const uint64_t num[COL__COUNT],
+		     struct flow_record *rec)
+{
 	if (num[COL_LAST] && num[COL_LAST] < num[COL_FIRST]) {
 		bad_row(r, line,
 			"bidirectional_last_seen_ms is before bidirectional_first_seen_ms");
-		return;
+		return false;
 	}
 	rec->first_us = num[COL_FIRST] * SVC_US_PER_MS;
 	rec->last_us = (num[COL_LAST] ? num[COL_LAST] : num[COL_FIRST]) * SVC_US_PER_MS;
@@ -367,7 +390,7 @@ static void row_end(struct reader *r)
 		rec->guessed = true;
 	else if (*g && strcmp(g, "0") && strcasecmp(g, "false")) {
 		bad_row(r, line, "application_is_guessed: \"%.20s\" is not 0, 1, true or false", g);
-		return;
+		return false;
 	}
 
 	rec->end_reason = FLOW_END_SHUTDOWN;
@@ -380,9 +403,22 @@ static void row_end(struct reader *r)
 	} else if (!strcmp(r->val[COL_EXPIRATION], "1")) {
 		rec->end_reason = FLOW_END_ACTIVE;
 	}
+	return true;
+}
 
-	r->st->rows++;
-	r->st->accepted++;
+static void row_end(struct flows_in *r)
+{
+	struct flow_record *rec = &r->rec;
+	uint64_t line = r->row_line, num[COL__COUNT] = {0};
+
+	if (!row_numbers(r, line, num))
+		return;
+	memset(rec, 0, sizeof(*rec));
+	if (!row_key(r, line, num, &rec->key) || !row_names(r, line, rec) ||
+	    !row_rest(r, line, num, rec))
+		return;
+	r->st.rows++;
+	r->st.accepted++;
 	int rc = r->fn(r->ctx, rec);
 	if (rc)
 		r->stop = rc;
@@ -392,7 +428,7 @@ static void row_end(struct reader *r)
 
 static void on_field(void *s, size_t len, void *data)
 {
-	struct reader *r = data;
+	struct flows_in *r = data;
 	if (r->err || r->stop)
 		return;
 	if (!s)
@@ -418,7 +454,7 @@ static void on_field(void *s, size_t len, void *data)
 }
 
 /* Reset the per-row state for the next row. */
-static void row_reset(struct reader *r)
+static void row_reset(struct flows_in *r)
 {
 	r->nfield = 0;
 	r->row_open = false;
@@ -431,7 +467,7 @@ static void row_reset(struct reader *r)
 
 static void on_row(int term, void *data)
 {
-	struct reader *r = data;
+	struct flows_in *r = data;
 	(void)term;
 	if (!r->err && !r->stop) {
 		if (!r->header_done)
@@ -461,115 +497,194 @@ static bool blank(const char *s, size_t len)
 	return true;
 }
 
-int flows_in__read(const char *path, flows_in_fn fn, void *ctx, struct flows_in_stats *st)
-{
-	struct flows_in_stats dummy;
-	struct csv_parser p;
-	const unsigned char opts = CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL;
-	char *buf = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int rc = 0, read_errno;
+static const unsigned char parser_opts = CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL;
 
-	if (!st)
-		st = &dummy;
-	memset(st, 0, sizeof(*st));
-	struct reader *r = calloc(1, sizeof(*r));
+/* A line libcsv did not take whole: a bad row (dropped; parsing starts again at the next
+ * line), or a fatal error in the header or the parser. 0 or a negative errno after one line. */
+static int parse_error(struct flows_in *r)
+{
+	int e = csv_error(&r->p);
+	if (e != CSV_EPARSE) {
+		svc_err("%s:%" PRIu64 ": %s", r->path, r->line, csv_strerror(e));
+		return -ENOMEM;
+	}
+	if (!r->header_done) {
+		svc_err("%s:%" PRIu64 ": header: malformed quoting", r->path, r->line);
+		return -EINVAL;
+	}
+	if (r->row_line == r->line)
+		bad_row(r, r->line, "malformed quoting");
+	else
+		bad_row(r, r->row_line, "malformed quoting (at line %" PRIu64 ")", r->line);
+	row_reset(r);
+	csv_free(&r->p);
+	r->parser = csv_init(&r->p, parser_opts) == 0;
+	if (!r->parser) {
+		svc_err("%s: out of memory", r->path);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The end of the file: a read error, or the last row's end (csv_fini). 0 or a negative errno
+ * after one line. */
+static int at_eof(struct flows_in *r, int read_errno)
+{
+	r->eof = true;
+	if (ferror(r->f)) {
+		if (r->line)
+			svc_err("%s:%" PRIu64 ": read error: %s", r->path, r->line + 1,
+				strerror(read_errno));
+		else
+			svc_err("%s: cannot read flow CSV: %s", r->path, strerror(read_errno));
+		return -EIO;
+	}
+	if (r->err || r->stop || csv_fini(&r->p, on_field, on_row, r) == 0)
+		return 0;
+	/* The last row's quote never closed (it took every line after it). */
+	if (r->header_done) {
+		bad_row(r, r->row_line, "quoted field not closed before the end of the file");
+		return 0;
+	}
+	svc_err("%s:%" PRIu64 ": header: quoted field not closed", r->path, r->row_line);
+	return -EINVAL;
+}
+
+/* Feed the file to libcsv a line at a time, to its end (or only up to the end of the header).
+ * Stops early on a fatal error (r->err) or when fn said so (r->stop). 0 or a negative errno
+ * after one line. */
+static int feed_lines(struct flows_in *r, bool header_only)
+{
+	while (!r->err && !r->stop && !(header_only && r->header_done)) {
+		errno = 0;
+		ssize_t n = getline(&r->buf, &r->cap, r->f);
+		if (n <= 0)
+			return at_eof(r, errno);
+		r->line++;
+		if (!r->row_open && !blank(r->buf, (size_t)n)) {
+			r->row_open = true;
+			r->row_line = r->line;
+		}
+		if (r->nfstream)
+			nfstream_unescape(r->buf, (size_t)n);
+		size_t used = csv_parse(&r->p, r->buf, (size_t)n, on_field, on_row, r);
+		if (used != (size_t)n && !r->err && !r->stop) {
+			int rc = parse_error(r);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* While the header is read: keep a row that ends with it, for flows_in__rows. */
+static int stash_row(void *ctx, const struct flow_record *rec)
+{
+	struct flows_in *r = ctx;
+	if (r->n_stash == r->cap_stash) {
+		size_t cap = r->cap_stash ? 2 * r->cap_stash : 4;
+		struct flow_record *n = realloc(r->stash, cap * sizeof(*n));
+		if (!n) {
+			svc_err("%s: out of memory", r->path);
+			return -ENOMEM;
+		}
+		r->stash = n;
+		r->cap_stash = cap;
+	}
+	r->stash[r->n_stash++] = *rec;
+	return 0;
+}
+
+int flows_in__open(const char *path, struct flows_in **out)
+{
+	int rc = 0;
+	struct flows_in *r = calloc(1, sizeof(*r));
 	if (!r) {
 		svc_err("%s: out of memory", path);
 		return -ENOMEM;
 	}
 	r->path = path;
-	r->fn = fn;
-	r->ctx = ctx;
-	r->st = st;
 	for (int c = 0; c < COL__COUNT; c++)
 		r->field_of[c] = -1;
-
-	FILE *f = fopen(path, "r");
-	if (!f) {
+	r->f = fopen(path, "r");
+	if (!r->f) {
 		rc = -errno;
 		svc_err("%s: cannot open flow CSV: %s", path, strerror(errno));
-		free(r);
-		return rc;
+		goto cleanup;
 	}
-	if (csv_init(&p, opts) != 0) {
+	r->parser = csv_init(&r->p, parser_opts) == 0;
+	if (!r->parser) {
 		svc_err("%s: out of memory", path);
 		rc = -ENOMEM;
 		goto cleanup;
 	}
-
-	while ((errno = 0, n = getline(&buf, &cap, f)) > 0) {
-		r->line++;
-		if (!r->row_open && !blank(buf, (size_t)n)) {
-			r->row_open = true;
-			r->row_line = r->line;
-		}
-		if (r->nfstream)
-			nfstream_unescape(buf, (size_t)n);
-		size_t used = csv_parse(&p, buf, (size_t)n, on_field, on_row, r);
-		if (r->err || r->stop)
-			break;
-		if (used != (size_t)n) {
-			int e = csv_error(&p);
-			if (e != CSV_EPARSE) {
-				svc_err("%s:%" PRIu64 ": %s", path, r->line, csv_strerror(e));
-				rc = -ENOMEM;
-				goto cleanup_parser;
-			}
-			if (!r->header_done) {
-				svc_err("%s:%" PRIu64 ": header: malformed quoting", path, r->line);
-				rc = -EINVAL;
-				goto cleanup_parser;
-			}
-			/* Drop the row, start again at the next line. */
-			if (r->row_line == r->line)
-				bad_row(r, r->line, "malformed quoting");
-			else
-				bad_row(r, r->row_line, "malformed quoting (at line %" PRIu64 ")",
-					r->line);
-			row_reset(r);
-			csv_free(&p);
-			if (csv_init(&p, opts) != 0) {
-				svc_err("%s: out of memory", path);
-				rc = -ENOMEM;
-				goto cleanup;
-			}
-		}
-	}
-	read_errno = errno;
-	if (ferror(f)) {
-		if (r->line)
-			svc_err("%s:%" PRIu64 ": read error: %s", path, r->line + 1,
-				strerror(read_errno));
-		else
-			svc_err("%s: cannot read flow CSV: %s", path, strerror(read_errno));
-		rc = -EIO;
-	} else if (!r->err && !r->stop && csv_fini(&p, on_field, on_row, r) != 0) {
-		/* The last row's quote never closed (it took every line after it). */
-		if (r->header_done)
-			bad_row(r, r->row_line,
-				"quoted field not closed before the end of the file");
-		else {
-			svc_err("%s:%" PRIu64 ": header: quoted field not closed", path,
-				r->row_line);
-			rc = -EINVAL;
-		}
-	}
-	if (!rc && r->err)
-		rc = r->err;
-	if (!rc && r->stop)
-		rc = r->stop;
+	r->fn = stash_row;
+	r->ctx = r;
+	rc = feed_lines(r, true);
+	if (!rc)
+		rc = r->err ? r->err : r->stop; /* stash_row's out of memory */
 	if (!rc && !r->header_done) {
 		svc_err("%s: empty file: no header row", path);
 		rc = -ENODATA;
 	}
-cleanup_parser:
-	csv_free(&p);
 cleanup:
-	fclose(f);
-	free(buf);
+	if (rc) {
+		flows_in__close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int flows_in__rows(struct flows_in *r, flows_in_fn fn, void *ctx)
+{
+	int rc = 0;
+	for (size_t i = 0; i < r->n_stash && !rc; i++)
+		rc = fn(ctx, &r->stash[i]);
+	free(r->stash);
+	r->stash = NULL;
+	r->n_stash = r->cap_stash = 0;
+	if (rc)
+		return rc;
+	r->fn = fn;
+	r->ctx = ctx;
+	if (!r->eof)
+		rc = feed_lines(r, false);
+	if (!rc)
+		rc = r->err ? r->err : r->stop;
+	return rc;
+}
+
+const struct flows_in_stats *flows_in__stats(const struct flows_in *r)
+{
+	return &r->st;
+}
+
+void flows_in__close(struct flows_in *r)
+{
+	if (!r)
+		return;
+	if (r->parser)
+		csv_free(&r->p);
+	if (r->f)
+		fclose(r->f);
+	free(r->buf);
+	free(r->stash);
 	free(r->col_of_field);
 	free(r);
+}
+
+int flows_in__read(const char *path, flows_in_fn fn, void *ctx, struct flows_in_stats *st)
+{
+	struct flows_in *r;
+	if (st)
+		memset(st, 0, sizeof(*st));
+	int rc = flows_in__open(path, &r);
+	if (rc)
+		return rc;
+	rc = flows_in__rows(r, fn, ctx);
+	if (st)
+		*st = r->st;
+	flows_in__close(r);
 	return rc;
 }

@@ -45,6 +45,13 @@ if "$bin" -r "$root/pcaps/edge/pcapng.pcapng" -r - -t 2 -m map2.json --print non
 else
 	failed=$((failed + 1)); cat err; echo "tsan: FAIL libpcap reader -t 2"
 fi
+# The flow CSV input: its rows go through the queue to the detector thread like a worker's flows.
+if "$bin" --learn --flows-in learn2.csv -m mapcsv.json --print none --log logc --report repc \
+	>out 2>err && grep -q "rows learned, 0 rejected" err; then
+	passed=$((passed + 1)); echo "tsan: ok flow CSV input: $(tail -1 err)"
+else
+	failed=$((failed + 1)); cat err; echo "tsan: FAIL flow CSV input"
+fi
 # A long run (the baseline 40 times) with map reloads and a stop signal in the middle.
 args=()
 for i in $(seq 40); do args+=(-r "$root/pcaps/baseline.pcap"); done

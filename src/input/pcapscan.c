@@ -296,7 +296,6 @@ static void record_error(struct pcapscan_cursor *c, const struct pcapscan_file *
 	va_end(ap);
 	svc_err("%s: record %llu: %s (%llu records read before it are kept)", f->path,
 		(unsigned long long)c->record + 1, why, (unsigned long long)c->record);
-	c->st.truncated = true;
 	end_file(c, -EIO);
 }
 
@@ -304,6 +303,118 @@ static void progress(struct pcapscan_cursor *c, const struct pcapscan_file *f)
 {
 	progress__line(f->path, c->off, f->size, c->st.packets);
 	c->next_progress = monotime__ms() + PROGRESS_PERIOD_MS;
+}
+
+/* Why the walk cannot take a record at c->off: the fast path's one answer is AT_RECORD. */
+enum at {
+	AT_RECORD,	/* a whole record in the mapped window */
+	AT_FILE_END,	/* nothing left in the file */
+	AT_SHORT_HDR,	/* the file ends inside a record header */
+	AT_MOVE,	/* the record is not (all) in the window: map the next one */
+	AT_BIG,		/* caplen above MAX_CAPLEN */
+	AT_SHORT_DATA,	/* the file ends inside the record's data */
+};
+
+/* Look at the record at c->off: AT_RECORD and its header (*h) and caplen when it can be read
+ * from the window, else what stands in the way. Keeps the file streaming into the cache ahead
+ * of the walk (the prefetch covers the window only). */
+static inline enum at record_at(struct pcapscan_cursor *c, const struct pcapscan_file *f,
+				const uint8_t **h, uint32_t *caplen)
+{
+	uint64_t left = f->size - c->off;
+	if (SVC_UNLIKELY(left < REC_HDR))
+		return left ? AT_SHORT_HDR : AT_FILE_END;
+	const struct pcapscan_win *w = c->win;
+	if (SVC_UNLIKELY(!w || c->off < w->off || c->off + REC_HDR > w->off + w->len))
+		return AT_MOVE;
+	uint64_t win_end = w->off + w->len;
+	uint64_t pf_end = c->off + PREFETCH_AHEAD < win_end ? c->off + PREFETCH_AHEAD : win_end;
+	if (c->pf < c->off)
+		c->pf = c->off;
+	for (; c->pf < pf_end; c->pf += 64)
+		__builtin_prefetch(w->base + (c->pf - w->off));
+
+	*h = w->base + (c->off - w->off);
+	*caplen = rd32(*h + 8, f->swapped);
+	if (SVC_UNLIKELY(*caplen > MAX_CAPLEN))
+		return AT_BIG;
+	if (SVC_UNLIKELY(*caplen > left - REC_HDR))
+		return AT_SHORT_DATA;
+	if (SVC_UNLIKELY(c->off + REC_HDR + *caplen > win_end))
+		return AT_MOVE;
+	return AT_RECORD;
+}
+
+/* Act on what record_at found (not AT_RECORD): end the file, report a damaged record, or map
+ * the window the record is in. The walk then looks again. */
+static void step_over(struct pcapscan_cursor *c, const struct pcapscan_file *f, enum at at,
+		      uint32_t caplen)
+{
+	uint64_t left = f->size - c->off;
+	switch (at) {
+	case AT_FILE_END:
+		end_file(c, 0);
+		break;
+	case AT_SHORT_HDR:
+		record_error(c, f, "truncated dump file; tried to read %u header bytes, only got %llu",
+			     REC_HDR, (unsigned long long)left);
+		break;
+	case AT_BIG:
+		record_error(c, f, "invalid packet capture length %u, bigger than snaplen of %u",
+			     caplen, f->snapshot);
+		break;
+	case AT_SHORT_DATA: {
+		uint64_t got = left - REC_HDR;
+		uint32_t tried = caplen > f->snapshot && got < f->snapshot ? f->snapshot : caplen;
+		record_error(c, f, "truncated dump file; tried to read %u captured bytes, only got %llu",
+			     tried, (unsigned long long)got);
+		break;
+	}
+	case AT_MOVE:
+	case AT_RECORD:
+		move_window(c, f);
+		break;
+	}
+}
+
+/* Walk the record at h (caplen from record_at): the fields as libpcap gives them (signed
+ * 32-bit time), the capture filter, the clock, the decode. True when *v holds a packet. */
+static inline bool take_record(struct pcapscan_cursor *c, const struct pcapscan_file *f,
+			       const uint8_t *h, uint32_t caplen, struct pkt_view *v,
+			       uint64_t *clock)
+{
+	int32_t sec = (int32_t)rd32(h, f->swapped), frac = (int32_t)rd32(h + 4, f->swapped);
+	uint32_t wirelen = rd32(h + 12, f->swapped);
+	const uint8_t *data = h + REC_HDR;
+	uint32_t cap = caplen < f->snapshot ? caplen : f->snapshot;
+	c->off += REC_HDR + caplen;
+	c->record++;
+	if (f->nsec)
+		frac /= 1000;
+	uint64_t ts = (uint64_t)(int64_t)sec * SVC_US_PER_SEC + (uint64_t)(int64_t)frac;
+	if (f->has_filter) {
+		struct pcap_pkthdr ph = {.caplen = cap, .len = wirelen};
+		if (!pcap_offline_filter(&f->prog, &ph, data))
+			return false;
+	}
+	if (ts > *clock)
+		*clock = ts; /* packet time only moves forward for expiry */
+	return input__decode(&c->st, f->dlt, data, cap, wirelen, ts, -1, v);
+}
+
+/* Before a call's walk: a stop ends the walk (the file being walked counts as read), and the
+ * progress line is due once a second. */
+static void before_walk(struct pcapscan_cursor *c)
+{
+	const struct pcapscan *s = c->s;
+	if (c->file < s->n_files && atomic_load_explicit(s->stop, memory_order_relaxed)) {
+		if (c->file_open)
+			end_file(c, 0);
+		c->file = s->n_files;
+		c->st.stopped = true;
+	}
+	if (s->progress && c->file < s->n_files && monotime__ms() >= c->next_progress)
+		progress(c, &s->files[c->file]);
 }
 
 int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
@@ -314,14 +425,7 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 
 	if (c->done)
 		return -1;
-	if (c->file < s->n_files && atomic_load_explicit(s->stop, memory_order_relaxed)) {
-		if (c->file_open)
-			end_file(c, 0);
-		c->file = s->n_files;
-	}
-	if (s->progress && c->file < s->n_files && monotime__ms() >= c->next_progress)
-		progress(c, &s->files[c->file]);
-
+	before_walk(c);
 	for (;;) {
 		if (c->file >= s->n_files) {
 			if (n)
@@ -329,7 +433,6 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 			if (s->progress)
 				progress__clear();
 			c->done = true;
-			c->st.last_ts_us = *clock;
 			return -1;
 		}
 		const struct pcapscan_file *f = &s->files[c->file];
@@ -340,89 +443,17 @@ int pcapscan__next(struct pcapscan_cursor *c, struct pkt_view *pv, unsigned max,
 		}
 		if (n == max || walked == WALK_MAX)
 			break;
-
-		uint64_t left = f->size - c->off;
-		const uint8_t *wb = c->win ? c->win->base : NULL;
-		uint64_t win_off = c->win ? c->win->off : 0;
-		uint64_t win_end = c->win ? win_off + c->win->len : 0;
-		if (left == 0) {
-			if (n)
+		const uint8_t *h = NULL;
+		uint32_t caplen = 0;
+		enum at at = record_at(c, f, &h, &caplen);
+		if (SVC_UNLIKELY(at != AT_RECORD)) {
+			if (n) /* what was walked goes out first: the window may move */
 				break;
-			end_file(c, 0);
+			step_over(c, f, at, caplen);
 			continue;
 		}
-		if (left < REC_HDR) {
-			if (n)
-				break;
-			record_error(c, f,
-				     "truncated dump file; tried to read %u header bytes, only got %llu",
-				     REC_HDR, (unsigned long long)left);
-			continue;
-		}
-		if (!c->win || c->off < win_off || c->off + REC_HDR > win_end) {
-			if (n)
-				break;
-			move_window(c, f);
-			continue;
-		}
-
-		/* Keep the file streaming into the cache ahead of the walk. */
-		uint64_t pf_end = c->off + PREFETCH_AHEAD < win_end ? c->off + PREFETCH_AHEAD : win_end;
-		if (c->pf < c->off)
-			c->pf = c->off;
-		for (; c->pf < pf_end; c->pf += 64)
-			__builtin_prefetch(wb + (c->pf - win_off));
-
-		const uint8_t *h = wb + (c->off - win_off);
-		uint32_t caplen = rd32(h + 8, f->swapped);
-		if (caplen > MAX_CAPLEN) {
-			if (n)
-				break;
-			record_error(c, f, "invalid packet capture length %u, bigger than snaplen of %u",
-				     caplen, f->snapshot);
-			continue;
-		}
-		if (caplen > left - REC_HDR) {
-			if (n)
-				break;
-			uint64_t got = left - REC_HDR;
-			uint32_t tried = caplen > f->snapshot && got < f->snapshot ? f->snapshot : caplen;
-			record_error(c, f,
-				     "truncated dump file; tried to read %u captured bytes, only got %llu",
-				     tried, (unsigned long long)got);
-			continue;
-		}
-		if (c->off + REC_HDR + caplen > win_end) {
-			if (n)
-				break;
-			move_window(c, f);
-			continue;
-		}
-
-		/* One record: the fields as libpcap gives them (signed 32-bit time). */
-		int32_t sec = (int32_t)rd32(h, f->swapped), frac = (int32_t)rd32(h + 4, f->swapped);
-		uint32_t wirelen = rd32(h + 12, f->swapped);
-		const uint8_t *data = h + REC_HDR;
-		uint32_t cap = caplen < f->snapshot ? caplen : f->snapshot;
-		c->off += REC_HDR + caplen;
-		c->record++;
 		walked++;
-		if (f->nsec)
-			frac /= 1000;
-		uint64_t ts = (uint64_t)(int64_t)sec * SVC_US_PER_SEC + (uint64_t)(int64_t)frac;
-		if (f->has_filter) {
-			struct pcap_pkthdr ph = {.caplen = cap, .len = wirelen};
-			if (!pcap_offline_filter(&f->prog, &ph, data))
-				continue;
-		}
-		if (ts > *clock)
-			*clock = ts; /* packet time only moves forward for expiry */
-		struct pkt_view *v = &pv[n];
-		enum decode_result dr = decode__frame(f->dlt, data, cap, wirelen, ts, -1, v);
-		c->st.packets++;
-		c->st.bytes += wirelen;
-		c->st.decode[dr]++;
-		if (dr == DECODE_OK)
+		if (take_record(c, f, h, caplen, &pv[n], clock))
 			n++;
 	}
 	return (int)n;
