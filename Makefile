@@ -3,7 +3,8 @@
 #   make            build ./svcsensor
 #   make demo       install Debian deps, build, learn on pcaps/baseline.pcap, detect on
 #                   pcaps/anomalies.pcap, print the report
-#   make check      install Debian deps, build, run the whole Criterion suite
+#   make check      install Debian deps, build, run the whole Criterion suite, check the
+#                   size limits and include seams (scripts/check-limits.sh)
 #   make asan|tsan  the suite under AddressSanitizer+UBSan / ThreadSanitizer
 #   make fuzz       short libFuzzer run of the decoder (clang)
 #   make bench      the bench harness (bench/README section in README.md)
@@ -32,7 +33,7 @@ TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BIN       = svcsensor
 TESTBIN   = $(BUILD)/svcsensor-tests
 
-.PHONY: bench-bins all deps check test demo asan tsan fuzz bench clean format pcaps
+.PHONY: bench-bins all deps check limits test demo asan tsan fuzz bench clean format pcaps
 
 all: $(BIN)
 
@@ -87,6 +88,11 @@ test: $(BUILD)/svcsensor $(TESTBIN)
 check: deps
 	$(MAKE) all
 	$(MAKE) test
+	$(MAKE) limits
+
+# Function / file size limits and the seams' include rules (docs/ARCHITECTURE.md, Conventions).
+limits:
+	@scripts/check-limits.sh
 
 asan:
 	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \

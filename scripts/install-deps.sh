@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config clang llvm libndpi-dev libndpi-bin liburcu-dev libpcap-dev
 libjansson-dev libyajl-dev libcsv-dev libbpf-dev bpftool libcriterion-dev python3 python3-scapy tcpreplay iproute2
-ethtool libclang-rt-14-dev time python3-cryptography"
+ethtool libclang-rt-14-dev time python3-cryptography universal-ctags"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
