@@ -238,7 +238,7 @@ static unsigned temp_files_left(void)
 	unsigned n = 0;
 	cr_assert_not_null(d);
 	while ((e = readdir(d)))
-		n += strstr(e->d_name, ".tmp-") != NULL;
+		n += strstr(e->d_name, ".tmp.") != NULL; /* ".NAME.tmp.XXXXXX", atomic_file.h */
 	closedir(d);
 	return n;
 }

@@ -27,13 +27,15 @@ struct svcmap;
  * printed (the caller decides whether that is an error). The caller keeps its old map on NULL. */
 struct svcmap *svcmap__load(const char *path, bool *missing);
 
-/* Write the map to path atomically (temporary file in the same directory, fflush + fsync,
- * rename, fsync of the directory), mode 0644, sorted by key so that saves diff well.
- * 0 or negative errno after one line on stderr naming path and reason; the old file stays
- * whole and no temporary file is left on any failure. Blocks on disk I/O. While the writer
- * learns concurrently, the file holds every entry whose learning happened before the call
- * (ordered by a lock or a thread start, as src/map/holder.c hands a save over); what is
- * learned during the save may be in it or not. */
+/* Write the map to path atomically (atomic_file__write of atomic_file.h: a temporary file
+ * ".NAME.tmp.XXXXXX" in the same directory, fflush + fsync, rename, fsync of the directory),
+ * mode 0644, sorted by key so that saves diff well. -EINVAL, with nothing printed, when m or
+ * path is NULL or path is empty. Otherwise 0, or a negative errno after one line on stderr:
+ *   svcsensor: PATH: STEP: REASON (the previous file, if any, is unchanged)
+ * the old file stays whole and no temporary file is left on any failure. Blocks on disk I/O.
+ * While the writer learns concurrently, the file holds every entry whose learning happened
+ * before the call (ordered by a lock or a thread start, as src/map/holder.c hands a save
+ * over); what is learned during the save may be in it or not. */
 int svcmap__save(const struct svcmap *m, const char *path);
 
 #endif

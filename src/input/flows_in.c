@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/utf8.h"
 
 /* The columns read; the first COL__REQUIRED must be in the header. */
 enum col {
@@ -212,38 +213,6 @@ static uint8_t parse_addr(const char *s, uint8_t out[16])
 	return 0;
 }
 
-/* 1..len bytes of UTF-8 without control characters: what the service map can save. */
-static bool name_ok(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	if (!*p)
-		return false;
-	while (*p) {
-		unsigned c = *p++, extra;
-		uint32_t cp, min;
-		if (c < 0x20 || c == 0x7f)
-			return false;
-		if (c < 0x80)
-			continue;
-		if (c >= 0xc2 && c <= 0xdf)
-			extra = 1, cp = c & 0x1f, min = 0x80;
-		else if (c >= 0xe0 && c <= 0xef)
-			extra = 2, cp = c & 0x0f, min = 0x800;
-		else if (c >= 0xf0 && c <= 0xf4)
-			extra = 3, cp = c & 0x07, min = 0x10000;
-		else
-			return false;
-		for (; extra; extra--, p++) {
-			if ((*p & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (*p & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-	}
-	return true;
-}
-
 /* Copy a text field, cut to fit. */
 static void text_copy(char *dst, size_t size, const char *src)
 {
@@ -351,7 +320,8 @@ static bool row_names(struct flows_in *r, uint64_t line, struct flow_record *rec
 		bad_row(r, line, "application_name: longer than %d bytes", FLOW_APP_NAME_LEN - 1);
 		return false;
 	}
-	if (!name_ok(app)) {
+	/* The service map's name rule (it learns these names): no control characters, UTF-8. */
+	if (!utf8__name_ok(app, FLOW_APP_NAME_LEN - 1)) {
 		bad_row(r, line, "application_name: control character or invalid UTF-8");
 		return false;
 	}

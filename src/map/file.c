@@ -18,29 +18,16 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "svcsensor/atomic_file.h"
 #include "svcsensor/common.h"
+#include "svcsensor/json_out.h"
+#include "svcsensor/utf8.h"
 
 /* ---- save ---------------------------------------------------------------------------------- */
 
 static const struct svc_pair *pair_at(const struct sorted *so, size_t i)
 {
 	return so->pair[i];
-}
-
-static void put_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			fputc('\\', f);
-			fputc(*p, f);
-		} else if (*p < 0x20 || *p == 0x7f) {
-			fprintf(f, "\\u%04x", *p);
-		} else {
-			fputc(*p, f);
-		}
-	}
-	fputc('"', f);
 }
 
 /* The file, one line per application so that two saves diff line by line:
@@ -69,7 +56,7 @@ static int write_map(FILE *f, const struct svcmap *m)
 		const struct svc_key *s = so.src[si];
 		bool first_dst = true;
 		fputs(si ? ",\n    " : "\n    ", f);
-		put_str(f, s->key);
+		json_out__fstr(f, s->key);
 		fputs(": {", f);
 		/* so.pair is sorted by source key, so this source's pairs are next in line. */
 		while (pi < so.n_pair && strcmp(pair_at(&so, pi)->src->key, s->key) < 0)
@@ -80,7 +67,7 @@ static int write_map(FILE *f, const struct svcmap *m)
 			size_t n;
 			fputs(first_dst ? "\n      " : ",\n      ", f);
 			first_dst = false;
-			put_str(f, pair_dst(p));
+			json_out__fstr(f, pair_dst(p));
 			fputs(": {", f);
 			err = map_sorted_apps(p, &apps, &n);
 			if (err)
@@ -89,7 +76,7 @@ static int write_map(FILE *f, const struct svcmap *m)
 				struct svcmap_counters c;
 				map_counters_read(apps[j], &c);
 				fputs(j ? ",\n        " : "\n        ", f);
-				put_str(f, apps[j]->name->key);
+				json_out__fstr(f, apps[j]->name->key);
 				fprintf(f,
 					": {\"flows\": %" PRIu64 ", \"bytes\": %" PRIu64
 					", \"first_seen_ms\": %" PRIu64
@@ -106,98 +93,25 @@ static int write_map(FILE *f, const struct svcmap *m)
 	return err;
 }
 
-int svcmap__save(const struct svcmap *m, const char *path)
+/* The content of the file (atomic_file_fill): the map walked under a read-side section, so the
+ * writer may keep learning meanwhile; the release pairs the end of this read-side section with
+ * a later free after synchronize_rcu (store.c's TSan note). */
+static int fill_map(FILE *f, const void *ctx)
 {
-	char *tmp = NULL, *dir = NULL;
-	const char *slash;
-	FILE *f = NULL;
-	int fd = -1, dfd = -1, err = 0;
-	const char *what = "cannot write";
-
-	if (!m || !path || !*path)
-		return -EINVAL;
-	/* Temporary file in the same directory, so that rename() is atomic. */
-	slash = strrchr(path, '/');
-	if (slash)
-		dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
-	else
-		dir = strdup(".");
-	if (!dir || asprintf(&tmp, "%s/.%s.tmp-XXXXXX", dir, slash ? slash + 1 : path) < 0) {
-		tmp = NULL;
-		err = -ENOMEM;
-		goto fail;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		what = "cannot create a temporary file in its directory";
-		free(tmp);
-		tmp = NULL; /* nothing to unlink */
-		goto fail;
-	}
-	if (fchmod(fd, 0644) != 0) {
-		err = -errno;
-		goto fail;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		goto fail;
-	}
-	fd = -1; /* owned by f now */
+	int err;
 
 	rcu_read_lock();
-	err = write_map(f, m);
+	err = write_map(f, ctx);
 	rcu_read_unlock();
 	tsan_release(&svcmap_grace_sync);
-	if (err)
-		goto fail;
-	if (fflush(f) != 0 || ferror(f)) {
-		err = -(errno ? errno : EIO);
-		goto fail;
-	}
-	if (fsync(fileno(f)) != 0) {
-		err = -errno;
-		what = "cannot sync";
-		goto fail;
-	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		err = -(errno ? errno : EIO);
-		goto fail;
-	}
-	f = NULL;
-	if (rename(tmp, path) != 0) {
-		err = -errno;
-		what = "cannot replace";
-		goto fail;
-	}
-	free(tmp);
-	tmp = NULL;
-
-	/* Make the rename itself durable. The new file is in place whatever happens here. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0)
-		svc_warn("%s: saved, but its directory %s could not be synced: %s", path, dir,
-			 strerror(errno));
-	if (dfd >= 0)
-		close(dfd);
-	free(dir);
-	return 0;
-
-fail:
-	svc_err("%s: %s: %s (the previous map file, if any, is unchanged)", path, what,
-		strerror(-err));
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
-	free(dir);
 	return err;
+}
+
+int svcmap__save(const struct svcmap *m, const char *path)
+{
+	if (!m || !path || !*path)
+		return -EINVAL;
+	return atomic_file__write(path, 0644, fill_map, m);
 }
 
 /* ---- load ---------------------------------------------------------------------------------- */
@@ -230,7 +144,7 @@ static void load_err(const char *path, const char *where, const char *fmt, ...)
 
 static int check_name(const char *path, const char *where, const char *what, const char *name)
 {
-	if (map_name_ok(name))
+	if (utf8__name_ok(name, NAME_MAX_LEN))
 		return 0;
 	load_err(path, where, "bad %s \"%s\": expected 1 to %d characters, no control characters",
 		 what, name, NAME_MAX_LEN);

@@ -130,7 +130,7 @@ struct svcmap {
 	struct index *src_ix;  /* published with a release store (grown by the writer) */
 	struct index *pair_ix; /* idem */
 	struct index *name_ix; /* idem */
-	uint64_t seed;
+	uint64_t seed; /* hash__seed() (include/svcsensor/hash.h) */
 	size_t n_sources, n_pairs, n_entries; /* relaxed atomics */
 	size_t n_names;			      /* the writer's own */
 	struct index *retired_ix;	      /* outgrown indexes, freed with the map */
@@ -193,10 +193,9 @@ int map_sorted_apps(const struct svc_pair *p, const struct svc_app ***out, size_
 
 /* ---- src/map/store.c: the writer ---- */
 
-/* Host keys and application names: 1..255 bytes of valid UTF-8, no control characters. */
-bool map_name_ok(const char *s);
 /* Find or add src and, when dst is not NULL, the pair (src, dst) into *pair. 0, -ENOMEM or
- * -EINVAL (a name map_name_ok refuses). */
+ * -EINVAL (a name utf8__name_ok(name, NAME_MAX_LEN) refuses: host keys and
+ * application names are 1..255 bytes of well-formed UTF-8, no control characters). */
 int map_get_pair(struct svcmap *m, const char *src, const char *dst, struct svc_pair **pair);
 /* Find or add the application app of pair p into *out. 0, -ENOMEM or -EINVAL. */
 int map_get_app(struct svcmap *m, struct svc_pair *p, const char *app, struct svc_app **out);

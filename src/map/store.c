@@ -1,7 +1,8 @@
 /* store.c - the learned service map: map[source][destination] = {application: counters}:
- * hashing, lookups, learning (the one writer), merge, construction. Its memory (indexes,
- * arena, sorted walk) is src/map/index.c, its file src/map/file.c, the RCU pointer of the map
- * in force src/map/publish.c, and the thread that loads and saves it src/map/holder.c.
+ * lookups, learning (the one writer), merge, construction. Its hash is the seeded family of
+ * include/svcsensor/hash.h, its name rule utf8__name_ok (include/svcsensor/utf8.h). Its memory
+ * (indexes, arena, sorted walk) is src/map/index.c, its file src/map/file.c, the RCU pointer of
+ * the map in force src/map/publish.c, and the thread that loads and saves it src/map/holder.c.
  *
  *
  * In memory (why this shape): the detector asks, per flow, "is app in map[src][dst]?", and the
@@ -70,77 +71,16 @@
 #include "map_internal.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/hash.h"
+#include "svcsensor/utf8.h"
 
 #ifdef SVC_TSAN
 char svcmap_grace_sync;
 #endif
-
-/* ---- hashing ------------------------------------------------------------------------------- */
-
-static uint64_t hash_seed;
-static pthread_once_t hash_seed_once = PTHREAD_ONCE_INIT;
-
-/* A per-process random seed: remote keys come from the network (remote_mode address), and a
- * fixed hash would let traffic pick long probe sequences. */
-static void hash_seed_init(void)
-{
-	uint64_t s = 0;
-	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid();
-	}
-	hash_seed = flow__mix64(s);
-}
-
-/* 64x64 -> 128-bit multiply, folded (the wyhash / rapidhash primitive). */
-static inline uint64_t mum(uint64_t a, uint64_t b)
-{
-	__uint128_t r = (__uint128_t)a * b;
-	return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-/* Hash of a key string; *len_out = strlen(s) (the one pass over the string). One folded
- * multiply per 8 bytes: keys are short and every lookup hashes three of them. */
-static uint64_t str_hash(uint64_t seed, const char *s, size_t *len_out)
-{
-	size_t len = strlen(s), n = len;
-	uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ULL), w;
-
-	*len_out = len;
-	for (; n >= 8; s += 8, n -= 8) {
-		memcpy(&w, s, 8);
-		h = mum(h ^ w, 0xe7037ed1a0b428dbULL);
-	}
-	/* The last 0-7 bytes in registers (a variable-size memcpy would go through the stack):
-	 * two overlapping 4-byte reads, or the first, middle and last byte (wyhash's way). */
-	if (n >= 4) {
-		uint32_t lo, hi;
-		memcpy(&hi, s, 4);
-		memcpy(&lo, s + n - 4, 4);
-		w = (uint64_t)hi << 32 | lo;
-	} else if (n) {
-		const unsigned char *u = (const unsigned char *)s;
-		w = (uint64_t)u[0] << 16 | (uint64_t)u[n / 2] << 8 | u[n - 1];
-	} else {
-		w = 0;
-	}
-	return mum(h ^ w ^ 0xa0761d6478bd642fULL, 0x8ebc6af09c88c6e3ULL ^ len);
-}
-
-static uint64_t pair_hash(uint64_t hsrc, uint64_t hdst)
-{
-	/* Asymmetric: (a, b) and (b, a) are different pairs. */
-	return flow__mix64(hsrc * 0xff51afd7ed558ccdULL + hdst);
-}
 
 /* ---- lookups ------------------------------------------------------------------------------- */
 
@@ -263,13 +203,13 @@ static enum svcmap_match locate(const struct svcmap *m, const char *src, const c
 
 	if (!m || !src)
 		goto out;
-	hs = str_hash(m->seed, src, &slen);
+	hs = hash__str(m->seed, src, &slen);
 	if (dst) {
-		hp = pair_hash(hs, str_hash(m->seed, dst, &dlen));
+		hp = hash__pair(hs, hash__str(m->seed, dst, &dlen));
 		ix = LOAD_PTR(m->pair_ix);
 		__builtin_prefetch(&ix->slot[hp & ix->mask]);
 		if (app) {
-			uint64_t ha = str_hash(m->seed, app, &alen);
+			uint64_t ha = hash__str(m->seed, app, &alen);
 			name = find_key(&m->name_ix, app, alen, ha);
 		}
 		p = find_pair_in(ix, hp, src, slen, dst, dlen);
@@ -341,8 +281,7 @@ static struct svcmap *map_new_sized(size_t n_sources, size_t n_pairs)
 
 	if (!m)
 		return NULL;
-	pthread_once(&hash_seed_once, hash_seed_init);
-	m->seed = hash_seed;
+	m->seed = hash__seed();
 	m->src_ix = map_index_new(map_index_cap_for(n_sources));
 	m->pair_ix = map_index_new(map_index_cap_for(n_pairs));
 	m->name_ix = map_index_new(map_index_cap_for(0));
@@ -375,51 +314,6 @@ void svcmap__free(struct svcmap *m)
 	free(m);
 }
 
-/* Host keys and application names: 1..255 bytes of valid UTF-8 without control characters, so
- * that every learned name can be saved as JSON and loaded back. */
-bool map_name_ok(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = 0;
-
-	if (!s || !*s)
-		return false;
-	while (*p) {
-		unsigned c = *p, extra;
-		uint32_t cp;
-		if (c < 0x20 || c == 0x7f)
-			return false;
-		if (c < 0x80) {
-			p++;
-			n++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			extra = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			extra = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			extra = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		for (unsigned i = 1; i <= extra; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((extra == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		p += extra + 1;
-		n += extra + 1;
-	}
-	return n <= NAME_MAX_LEN;
-}
-
 /* Writer side: find or add. Single writer per map (see Concurrency). */
 
 /* Find or add key in *ixp (m->src_ix with count m->n_sources, or m->name_ix with m->n_names):
@@ -432,7 +326,7 @@ static int get_key(struct svcmap *m, struct index **ixp, size_t count, const cha
 
 	*added = false;
 	if (!s) {
-		if (!map_name_ok(key))
+		if (!utf8__name_ok(key, NAME_MAX_LEN))
 			return -EINVAL;
 		if ((err = map_index_reserve(m, ixp, count)) != 0)
 			return err;
@@ -466,7 +360,7 @@ static int add_pair(struct svcmap *m, const struct svc_key *s, uint64_t h, const
 	size_t slen = s->len;
 	int err;
 
-	if (!map_name_ok(dst))
+	if (!utf8__name_ok(dst, NAME_MAX_LEN))
 		return -EINVAL;
 	if ((err = map_index_reserve(m, &m->pair_ix, m->n_pairs)) != 0)
 		return err;
@@ -520,7 +414,7 @@ static int app_set_reserve(struct svcmap *m, struct svc_pair *p, size_t want)
 int map_get_app(struct svcmap *m, struct svc_pair *p, const char *app, struct svc_app **out)
 {
 	size_t len;
-	uint64_t h = str_hash(m->seed, app, &len);
+	uint64_t h = hash__str(m->seed, app, &len);
 	struct svc_key *name;
 	struct app_set *set;
 	struct svc_app *a;
@@ -563,11 +457,11 @@ int map_get_pair(struct svcmap *m, const char *src, const char *dst, struct svc_
 	struct svc_key *s;
 	struct svc_pair *p = NULL;
 	size_t slen, dlen = 0;
-	uint64_t hs = str_hash(m->seed, src, &slen), hp = 0;
+	uint64_t hs = hash__str(m->seed, src, &slen), hp = 0;
 	int err;
 
 	if (dst) {
-		hp = pair_hash(hs, str_hash(m->seed, dst, &dlen));
+		hp = hash__pair(hs, hash__str(m->seed, dst, &dlen));
 		p = find_pair(m, hp, src, slen, dst, dlen);
 	}
 	if (!p) {
