@@ -41,7 +41,7 @@ PCAP_FLAGS=$(pkg-config --cflags --libs libpcap 2>/dev/null || echo -lpcap)
 "$CLANG" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-Iinclude $URCU_CFLAGS tests/fuzz/fuzz_pcapscan.c src/input/pcapscan.c src/decode.c \
-	src/common.c $PCAP_FLAGS -o "$OUT/fuzz_pcapscan"
+	src/common.c src/util/progress.c $PCAP_FLAGS -o "$OUT/fuzz_pcapscan"
 # shellcheck disable=SC2086
 "$CLANG" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
