@@ -152,18 +152,11 @@ static unsigned file_lines(const char *path)
 	return n;
 }
 
-static char *read_all(const char *path)
+/* The file at path, which must exist (freed by the caller). */
+static char *must_read(const char *path)
 {
-	FILE *fp = fopen(path, "r");
-	cr_assert_not_null(fp, "%s missing", path);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	int ch;
-	while ((ch = fgetc(fp)) != EOF)
-		fputc(ch, m);
-	fclose(fp);
-	fclose(m);
+	char *buf = read_all(path);
+	cr_assert_not_null(buf, "%s missing", path);
 	return buf;
 }
 
@@ -199,7 +192,7 @@ Test(detector, learn_then_detect_each_verdict, .init = cr_redirect_stderr)
 	    json_integer_value(json_object_get(json_object_get(remote, "TLS.Amazon"), "bytes")),
 	    12000);
 	json_decref(map);
-	char *rep = read_all(f.report);
+	char *rep = must_read(f.report);
 	cr_assert_str_eq(
 	    rep, "+++++++ NONE anomaly flows +++++++\n"
 		 "+ 10.42.0.130     exchange     12220 bytes with: \n"
@@ -256,7 +249,7 @@ Test(detector, learn_then_detect_each_verdict, .init = cr_redirect_stderr)
 	static const char *const expect[] = {"PROTOCOL_NEVER_USED", "DNS_TLS_APPLICATION",
 					     "UNKNOWN_DESTINATION_IP", "UNKNOWN_SOURCE_IP",
 					     "UNKNOWN_PROTOCOL"};
-	char *log = read_all(f.log);
+	char *log = must_read(f.log);
 	unsigned i = 0;
 	for (char *save = NULL, *line = strtok_r(log, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save), i++) {
@@ -268,7 +261,7 @@ Test(detector, learn_then_detect_each_verdict, .init = cr_redirect_stderr)
 	}
 	cr_assert_eq(i, 5);
 	free(log);
-	rep = read_all(f.report);
+	rep = must_read(f.report);
 	cr_assert(strstr(rep, "+++++++ On 7 flows, 5 anomalies +++++++\n"), "%s", rep);
 	cr_assert(strstr(rep, "+++++++ UNKNOWN SOURCE IP anomaly flows +++++++\n"
 			      "+ 10.42.0.1       exchange        84 bytes with: \n"
@@ -337,7 +330,7 @@ Test(detector, broken_map_fails_new, .init = cr_redirect_stderr)
 	cr_assert_null(detector__new(&f.cfg, true, NULL),
 		       "learn mode must not overwrite a broken map");
 	/* The broken file is left as it was. */
-	char *text = read_all(f.map);
+	char *text = must_read(f.map);
 	cr_assert(strstr(text, "[1, 2]"));
 	free(text);
 	fx_fini(&f);
@@ -529,7 +522,7 @@ Test(detector, reload_under_load_loses_nothing, .init = cr_redirect_stderr)
 	char *first = path_in(f.dir, "anomalies.log.1");
 	cr_assert_eq(access(first, F_OK), 0, "the log rotated during the run");
 	free(first);
-	char *rep = read_all(f.report);
+	char *rep = must_read(f.report);
 	char *want = NULL;
 	cr_assert(asprintf(&want, "+++++++ On %u flows, %u anomalies +++++++\n", n, anomalies) > 0);
 	cr_assert(strstr(rep, want), "%s", rep);

@@ -52,17 +52,8 @@ static const char *repo_file(const char *rel)
 
 static char *slurp(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "cannot open %s", path);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		fwrite(chunk, 1, n, m);
-	fclose(f);
-	fclose(m);
+	char *buf = read_all(path);
+	cr_assert_not_null(buf, "cannot open %s", path);
 	return buf;
 }
 
