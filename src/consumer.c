@@ -61,9 +61,8 @@ static void *load_detector(void *arg)
 int consumer__load(struct consumer *c, const struct svc_config *cfg, int (*work)(void *ctx),
 		   void *ctx)
 {
-	struct loader ld = {.cfg = cfg,
-			    .learn = c->learn,
-			    .console = cfg->print == PRINT_NONE ? NULL : stdout};
+	struct loader ld = {
+	    .cfg = cfg, .learn = c->learn, .console = cfg->print == PRINT_NONE ? NULL : stdout};
 	bool loading = pthread_create(&ld.thread, NULL, load_detector, &ld) == 0;
 	if (!loading)
 		load_detector(&ld);

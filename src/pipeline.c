@@ -24,7 +24,7 @@
 struct run {
 	const struct pipeline_opts *o;
 	const struct svc_config *cfg;
-	atomic_bool stop;	 /* end the input (signals, --duration, a failed start) */
+	atomic_bool stop;	/* end the input (signals, --duration, a failed start) */
 	atomic_uint done_count; /* workers done */
 	struct input *in;
 	struct flowq queue;
@@ -185,13 +185,14 @@ static void stats_line(struct run *r, struct input_stats *prev)
 {
 	struct input_stats st = {0};
 	r->in->ops->live_stats(r->in, &st);
-	fprintf(stderr,
-		"%s: stats: packets %llu (+%llu), drops %llu (+%llu), flows ended %llu, queue %llu\n",
-		SVC_PROG, (unsigned long long)st.captured,
-		(unsigned long long)(st.captured - prev->captured), (unsigned long long)st.drops,
-		(unsigned long long)(st.drops - prev->drops),
-		(unsigned long long)atomic_load(&r->queue.pushed),
-		(unsigned long long)flowq__depth(&r->queue));
+	fprintf(
+	    stderr,
+	    "%s: stats: packets %llu (+%llu), drops %llu (+%llu), flows ended %llu, queue %llu\n",
+	    SVC_PROG, (unsigned long long)st.captured,
+	    (unsigned long long)(st.captured - prev->captured), (unsigned long long)st.drops,
+	    (unsigned long long)(st.drops - prev->drops),
+	    (unsigned long long)atomic_load(&r->queue.pushed),
+	    (unsigned long long)flowq__depth(&r->queue));
 	*prev = st;
 }
 
@@ -217,8 +218,9 @@ static void wait_for_end(struct run *r)
 		if (sig == SIGINT || sig == SIGTERM) {
 			if (!stopping)
 				fprintf(stderr, "%s: stopping: %s\n", SVC_PROG,
-					r->in->ops->records && r->o->learn ? "saving what was learned"
-							    : "ending every flow, writing outputs");
+					r->in->ops->records && r->o->learn
+					    ? "saving what was learned"
+					    : "ending every flow, writing outputs");
 			stopping = true;
 			atomic_store(&r->stop, true);
 		} else if (sig == SIGHUP) {
@@ -245,7 +247,7 @@ static int finish(struct run *r)
 		print_summary(&st, r->ws, r->started, detector__stats(r->cons.det), r->o->learn);
 	if (r->in->ops->summary)
 		r->in->ops->summary(r->in, &st);
-	if (detector__stats(r->cons.det)->records_lost)
+	if (detector__stats(r->cons.det)->output_lost)
 		status = status ? status : 1;
 	return status;
 }

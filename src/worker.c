@@ -6,10 +6,10 @@
 
 #include "svcsensor/common.h"
 
+/* The flow table's callback for a flow it ended. */
 static void emit(void *ctx, struct flow_record *rec)
 {
-	struct worker *w = ctx;
-	flowq__push(w->queue, &w->out, rec);
+	worker__emit(ctx, rec);
 }
 
 int worker__init(struct worker *w, unsigned id, const struct svc_config *cfg, struct input *in,

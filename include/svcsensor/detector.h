@@ -27,8 +27,8 @@
 struct detector_stats {
 	uint64_t flows; /* flows judged (or learned) */
 	uint64_t per_verdict[VERDICT__COUNT];
-	uint64_t allowed; /* anomalies silenced by allow rules (counted NONE) */
-	uint64_t records_lost; /* records the sinks failed to write (every sink, so far) */
+	uint64_t allowed;     /* anomalies silenced by allow rules (counted NONE) */
+	uint64_t output_lost; /* records the sinks failed to write (every sink, so far) */
 	uint64_t map_reloads, map_reload_failures;
 };
 

@@ -1,4 +1,4 @@
-/* rule.h - the detection rule (README.md, Detection) as a pure function: host keys +
+/* rule.h - the detection rule (README.md, Verdicts) as a pure function: host keys +
  * application name + service map + settings -> one verdict (include/svcsensor/verdict.h).
  * No outputs, no state: the detector calls it per flow. */
 #ifndef SVCSENSOR_RULE_H

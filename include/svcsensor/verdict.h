@@ -16,6 +16,8 @@
 #ifndef SVCSENSOR_VERDICT_H
 #define SVCSENSOR_VERDICT_H
 
+/* The table reads as columns. */
+/* clang-format off */
 #define SVC_VERDICTS(X)                                                                            \
 	/* ID                       LABEL                       WEIGHT   RANK */                   \
 	X(UNKNOWN_SOURCE_IP,        "UNKNOWN SOURCE IP",        "major", 5)                        \
@@ -25,13 +27,14 @@
 	X(PROTOCOL_NEVER_USED,      "PROTOCOL NEVER USED",      "major", 2)                        \
 	X(NONE,                     "NONE",                     "",      0)
 
-/* One verdict per flow, first match wins (README.md, Detection). */
+/* One verdict per flow, first match wins (README.md, Verdicts). */
 enum verdict {
 #define SVC_VERDICT_ENUM(id, label, weight, rank) VERDICT_##id,
 	SVC_VERDICTS(SVC_VERDICT_ENUM)
 #undef SVC_VERDICT_ENUM
 	VERDICT__COUNT
 };
+/* clang-format on */
 
 struct verdict_info {
 	const char *name;   /* "UNKNOWN_SOURCE_IP" */

@@ -6,7 +6,7 @@
  * thread, which builds a whole new map off to the side and publishes it under RCU, so a broken
  * file never replaces a good map and the judging never waits for a load. In learn mode the
  * holder keeps the map being learned and its saver thread writes it while learning goes on; a
- * reload only reopens the log (the learned map is never dropped). */
+ * reload only reopens the sinks' files (the learned map is never dropped). */
 #include <urcu.h> /* first: the flavour of the service map's readers */
 
 #include "svcsensor/detector.h"
@@ -25,7 +25,7 @@
 struct detector {
 	const struct svc_config *cfg;
 	bool learn;
-	struct map_holder *map;	/* detect: the map judged against; learn: the map being learned */
+	struct map_holder *map; /* detect: the map judged against; learn: the map being learned */
 	struct sink_list sinks; /* every output; closed by detector__finish */
 	struct detector_stats st;
 	atomic_bool reload_pending;
@@ -71,7 +71,7 @@ void detector__free(struct detector *d)
 	if (!d)
 		return;
 	sinks__close(&d->sinks, false); /* open only if detector__finish was not called */
-	map_holder__free(d->map); /* stops its loader / saver thread, frees the map */
+	map_holder__free(d->map);	/* stops its loader / saver thread, frees the map */
 	free(d);
 }
 
@@ -122,8 +122,13 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
 	char src[HOSTKEY_LEN], dst[HOSTKEY_LEN];
 	char app[FLOW_APP_NAME_LEN], master[FLOW_PROTO_NAME_LEN];
 	uint64_t bytes = rec->bytes[0] + rec->bytes[1];
-	struct sink_flow f = {.rec = rec, .src = src, .dst = dst, .app = app,
-			      .verdict = VERDICT_NONE, .learned = d->learn, .index = d->index++};
+	struct sink_flow f = {.rec = rec,
+			      .src = src,
+			      .dst = dst,
+			      .app = app,
+			      .verdict = VERDICT_NONE,
+			      .learned = d->learn,
+			      .index = d->index++};
 
 	reload_if_pending(d);
 	hostkey__of(d->cfg, rec->key.src, rec->key.ipver, src);
@@ -150,7 +155,7 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
 void detector__flush(struct detector *d)
 {
 	sinks__flush(&d->sinks);
-	d->st.records_lost = sinks__lost(&d->sinks);
+	d->st.output_lost = sinks__lost(&d->sinks);
 }
 
 void detector__tick(struct detector *d, uint64_t now_s)
@@ -168,7 +173,7 @@ int detector__finish(struct detector *d)
 
 	detector__flush(d);
 	err = sinks__close(&d->sinks, true); /* final report, last log lines */
-	e = map_holder__finish(d->map); /* learn mode: the final save, after any running one */
+	e = map_holder__finish(d->map);	     /* learn mode: the final save, after any running one */
 	err = err ? err : e;
 	map_holder__reloads(d->map, &d->st.map_reloads, &d->st.map_reload_failures);
 	return err;

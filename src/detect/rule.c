@@ -33,7 +33,7 @@ static bool field_matches(const char *rule, const char *value)
 }
 
 bool rule__allowed(const struct svc_config *c, const char *src_key, const char *dst_key,
-		      const char *app_name)
+		   const char *app_name)
 {
 	for (size_t i = 0; i < c->n_allow; i++) {
 		const struct allow_rule *r = &c->allow[i];
@@ -45,8 +45,8 @@ bool rule__allowed(const struct svc_config *c, const char *src_key, const char *
 }
 
 enum verdict rule__judge(const struct svcmap *m, const struct svc_config *c, const char *src_key,
-			    const char *dst_key, const char *app_name, const char *master_name,
-			    bool *allowed)
+			 const char *dst_key, const char *app_name, const char *master_name,
+			 bool *allowed)
 {
 	enum verdict v;
 

@@ -244,9 +244,8 @@ int anomaly_log__flush(struct anomaly_log *l)
 static int batch_line(struct anomaly_log *l, const char *line, size_t len)
 {
 	int err = 0;
-	if (l->pending_len &&
-	    (l->pending_len + len > PENDING_MAX ||
-	     (l->max_bytes && l->size + l->pending_len + len > l->max_bytes)))
+	if (l->pending_len && (l->pending_len + len > PENDING_MAX ||
+			       (l->max_bytes && l->size + l->pending_len + len > l->max_bytes)))
 		err = anomaly_log__flush(l);
 	if (len > PENDING_MAX) {
 		int e = write_lines(l, line, len, 1);
@@ -268,7 +267,8 @@ static void iso8601_ms(uint64_t us, char out[32])
 	struct tm tm;
 
 	if (secs != cached_secs) {
-		if (!gmtime_r(&secs, &tm) || !strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm))
+		if (!gmtime_r(&secs, &tm) ||
+		    !strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm))
 			snprintf(base, sizeof(base), "1970-01-01T00:00:00");
 		cached_secs = secs;
 	}
@@ -312,7 +312,7 @@ static void j_u64(struct textbuf *j, const char *key, uint64_t v)
 /* Every string is bounded (its field, KEY_MAX); escaping at most multiplies it by 6
  * (JSON_OUT_MAX); 1024 bytes hold the member names, numbers, addresses and fixed names. */
 #define LINE_MAX_LEN                                                                               \
-	(JSON_OUT_MAX(FLOW_SERVER_NAME_LEN) + JSON_OUT_MAX(FLOW_APP_NAME_LEN) +                     \
+	(JSON_OUT_MAX(FLOW_SERVER_NAME_LEN) + JSON_OUT_MAX(FLOW_APP_NAME_LEN) +                    \
 	 2 * JSON_OUT_MAX(FLOW_PROTO_NAME_LEN) + 2 * JSON_OUT_MAX(KEY_MAX) + 1024)
 
 /* The line of one flow into line[LINE_MAX_LEN], with its '\n' and a NUL; returns its length. */

@@ -115,6 +115,11 @@ static void con_flow(void *self, const struct sink_flow *f)
 		console__verdict(self, f->index, f->src, f->dst, f->app, f->verdict);
 }
 
+static void con_flush(void *self)
+{
+	console__flush(self);
+}
+
 static void con_tick(void *self, uint64_t now_s)
 {
 	(void)now_s;
@@ -123,7 +128,7 @@ static void con_tick(void *self, uint64_t now_s)
 
 static int con_close(void *self, bool final)
 {
-	(void)final; /* lines already printed are flushed either way */
+	(void) final; /* lines already printed are flushed either way */
 	console__free(self);
 	return 0;
 }
@@ -132,7 +137,7 @@ const struct sink_ops console_sink = {
     .name = "console",
     .open = con_open,
     .flow = con_flow,
-    .flush = (void (*)(void *))console__flush,
+    .flush = con_flush,
     .tick = con_tick,
     .close = con_close,
 };

@@ -81,8 +81,10 @@ static void put_u64(struct textbuf *b, uint64_t v)
  * at most doubles them. */
 void flow_csv__write(struct flow_csv *c, const struct flow_record *r, const char *verdict)
 {
-	enum { ROW_MAX = 2 * (FLOW_APP_NAME_LEN + 2 * FLOW_PROTO_NAME_LEN + FLOW_SERVER_NAME_LEN) +
-			 2 * 48 + 20 * 24 + 64 };
+	enum {
+		ROW_MAX = 2 * (FLOW_APP_NAME_LEN + 2 * FLOW_PROTO_NAME_LEN + FLOW_SERVER_NAME_LEN) +
+			  2 * 48 + 20 * 24 + 64
+	};
 	char row[ROW_MAX], addr[48];
 	struct textbuf b = {row, row + sizeof(row)};
 	const struct flow_key *k = &r->key;
@@ -166,7 +168,7 @@ static void csv_flow(void *self, const struct sink_flow *f)
 
 static int csv_close(void *self, bool final)
 {
-	(void)final; /* rows already written stay; the file was created at open */
+	(void) final; /* rows already written stay; the file was created at open */
 	return flow_csv__close(self);
 }
 

@@ -18,7 +18,7 @@
 #include "svcsensor/strtab.h"
 #include "svcsensor/textbuf.h"
 
-#define SHARE_UNITS 10000U    /* hundredths of a percent */
+#define SHARE_UNITS 10000U /* hundredths of a percent */
 #define REPORT_FILE_MODE 0644
 
 /* Sources and destinations are found by key in string tables (strtab.h), which store the
@@ -41,7 +41,7 @@ struct rsrc {
 	char name[];
 };
 
-#define NODE_OF(k, type) ((type *)(void *)((char *)(k) - offsetof(type, name)))
+#define NODE_OF(k, type) ((type *)(void *)((char *)(k)-offsetof(type, name)))
 
 struct rverdict {
 	uint64_t flows, bytes;
@@ -92,7 +92,6 @@ static char *r_strdup(struct report *r, const char *s)
 		memcpy(d, s, n);
 	return d;
 }
-
 
 static void rsrc_free(struct rsrc *s)
 {
@@ -329,8 +328,8 @@ static int visit(const struct report *r, const struct report_visitor *vis, void 
 		if (!srcs && n_srcs)
 			return -ENOMEM;
 		for (size_t i = 0; i < n_srcs; i++) {
-			struct rdst **dsts = (struct rdst **)sorted_items(&srcs[i]->dsts,
-									  offsetof(struct rdst, name));
+			struct rdst **dsts = (struct rdst **)sorted_items(
+			    &srcs[i]->dsts, offsetof(struct rdst, name));
 			size_t n = strtab__count(&srcs[i]->dsts);
 			unsigned *share = calloc(n ? n : 1, sizeof(*share));
 
@@ -447,7 +446,8 @@ struct json_ctx {
 static int json_section(void *ctx, enum verdict v, const struct rverdict *rv)
 {
 	struct json_ctx *j = ctx;
-	fprintf(j->f, "%s\n    {\"verdict\": \"%s\", \"label\": \"%s\", \"flows\": %llu, "
+	fprintf(j->f,
+		"%s\n    {\"verdict\": \"%s\", \"label\": \"%s\", \"flows\": %llu, "
 		"\"bytes\": %llu, \"sources\": [",
 		j->first_section ? "" : ",", verdict__name(v), verdict__label(v),
 		(unsigned long long)rv->flows, (unsigned long long)rv->bytes);
@@ -627,7 +627,8 @@ static void rs_tick(void *self, uint64_t now_s)
 {
 	struct report_sink *s = self;
 
-	if (svc_due(&s->next_s, s->interval, now_s) && s->dirty && report__save(s->rep, s->path) == 0)
+	if (svc_due(&s->next_s, s->interval, now_s) && s->dirty &&
+	    report__save(s->rep, s->path) == 0)
 		s->dirty = false;
 }
 
