@@ -29,10 +29,7 @@ static void make_tmpdir(void)
 
 static void remove_tmpdir(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
+	rm_tree(tmpdir);
 }
 
 /* Write text to tmpdir/name; returns the path (static buffer). */

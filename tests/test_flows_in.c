@@ -38,10 +38,7 @@ static void setup(void)
 
 static void rm_tmpdir(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
+	rm_tree(tmpdir);
 }
 
 static void teardown(void)

@@ -35,11 +35,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[128];
-	chmod(tmpdir, 0700);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
+	rm_tree(tmpdir);
 	rcu_unregister_thread();
 }
 

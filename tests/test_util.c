@@ -3,9 +3,11 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int cap_saved = -1;
@@ -85,4 +87,13 @@ char *read_all(const char *path)
 	fclose(f);
 	fclose(m);
 	return buf;
+}
+
+void rm_tree(const char *dir)
+{
+	char cmd[PATH_MAX + 16];
+	chmod(dir, 0700);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
 }

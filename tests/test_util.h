@@ -18,6 +18,8 @@ size_t count_lines(const char *s);
 char *path_in(const char *dir, const char *name);
 /* Remove the files of a flat scratch directory, then the directory. */
 void rm_rf(const char *dir);
+/* Remove a scratch tree whatever it holds (a test may have made its top read-only). */
+void rm_tree(const char *dir);
 /* The whole file at path, NUL-terminated and allocated (free it); NULL when it cannot be
  * opened. */
 char *read_all(const char *path);

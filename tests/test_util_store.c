@@ -292,11 +292,7 @@ static void mk_tmpdir(void)
 
 static void rm_tmpdir(void)
 {
-	char cmd[128];
-	chmod(tmpdir, 0700);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
+	rm_tree(tmpdir);
 }
 
 TestSuite(atomic_file, .init = mk_tmpdir, .fini = rm_tmpdir);
