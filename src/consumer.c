@@ -8,6 +8,7 @@
 
 #include "svcsensor/common.h"
 #include "svcsensor/detector.h"
+#include "svcsensor/outpath.h"
 
 static void *consumer_run(void *arg)
 {
@@ -61,8 +62,11 @@ static void *load_detector(void *arg)
 int consumer__load(struct consumer *c, const struct svc_config *cfg, int (*work)(void *ctx),
 		   void *ctx)
 {
+	/* "-" for the log, the flow CSV or the report takes standard output: the console's lines
+	 * then go to standard error so the two streams do not mix (outpath.h). */
+	FILE *console = outpath__takes_stdout(cfg) ? stderr : stdout;
 	struct loader ld = {
-	    .cfg = cfg, .learn = c->learn, .console = cfg->print == PRINT_NONE ? NULL : stdout};
+	    .cfg = cfg, .learn = c->learn, .console = cfg->print == PRINT_NONE ? NULL : console};
 	bool loading = pthread_create(&ld.thread, NULL, load_detector, &ld) == 0;
 	if (!loading)
 		load_detector(&ld);

@@ -17,6 +17,7 @@
 #include "svcsensor/detector.h"
 #include "svcsensor/flowq.h"
 #include "svcsensor/input.h"
+#include "svcsensor/outpath.h"
 #include "svcsensor/privdrop.h"
 #include "svcsensor/worker.h"
 
@@ -120,7 +121,11 @@ static int set_up(struct run *r)
 	    .progress = !o->quiet && isatty(STDERR_FILENO),
 	    .stop = &r->stop,
 	};
-	int rc = input__open(&a, &r->in);
+	/* Every output location is checked before anything is read (outpath.h). */
+	int rc = outpath__preflight(cfg, o->learn);
+	if (rc)
+		return rc;
+	rc = input__open(&a, &r->in);
 	if (rc)
 		return rc;
 	/* The capture is set up: the rings keep working unprivileged. */

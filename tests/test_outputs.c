@@ -459,7 +459,7 @@ Test(outputs, anomaly_log_rotation_keeps_every_line_once)
 	struct flow_record *r = mkrec("10.42.0.130", "93.184.216.34", 1, 6881, 6, "BitTorrent", "");
 	for (unsigned i = 0; i < n; i++)
 		write_seq(l, r, i);
-	const struct anomaly_log_stats *st = anomaly_log__stats(l);
+	const struct linefile_stats *st = anomaly_log__stats(l);
 	cr_assert_eq(st->lines, n);
 	cr_assert_eq(st->errors, 0);
 	cr_assert_geq(st->rotations, 5, "only %llu rotations", (unsigned long long)st->rotations);

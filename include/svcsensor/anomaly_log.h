@@ -4,8 +4,10 @@
  * whole, one or a batch of them per write(2) on an O_APPEND descriptor, so a reader (tail -F,
  * a log shipper) never sees a torn line. Rotation: when the next line would take the file past
  * max_bytes, path -> path.1 -> ... -> path.<keep> (the oldest dropped) and a new path is
- * started. anomaly_log__reopen serves an external logrotate (SIGHUP). A write error is reported
- * once (one line on stderr) and counted; it never stops the sensor.
+ * started; max_bytes 0 = never (an external logrotate does it). anomaly_log__reopen serves an
+ * external logrotate (SIGHUP). A character device, FIFO or "-" (standard output) is written
+ * through, never rotated. A write error is reported once per episode (one line on stderr) and
+ * counted; it never stops the sensor. The file handling is linefile.h's.
  *
  * One writer: the detector thread. Not thread-safe. */
 #ifndef SVCSENSOR_ANOMALY_LOG_H
@@ -14,17 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "svcsensor/verdict.h"
 #include "svcsensor/flow.h"
+#include "svcsensor/linefile.h"
+#include "svcsensor/verdict.h"
 
 struct anomaly_log;
 
-struct anomaly_log_stats {
-	uint64_t lines;	    /* lines written whole */
-	uint64_t bytes;	    /* bytes of those lines */
-	uint64_t rotations; /* size rotations done */
-	uint64_t errors;    /* lines lost to write / open / format errors */
-};
 
 /* Open (create, append) the log at path. max_bytes 0 = never rotate; keep = rotated files kept
  * besides the live one (0 = the full file is dropped at rotation). Returns NULL after one line
@@ -62,7 +59,8 @@ int anomaly_log__write_line(struct anomaly_log *l, const char *line, size_t len)
  * error report. 0 or negative errno (counted, reported; the next write retries the open). */
 int anomaly_log__reopen(struct anomaly_log *l);
 
-const struct anomaly_log_stats *anomaly_log__stats(const struct anomaly_log *l);
+/* lines written, bytes, rotations, errors = lines lost (linefile.h). */
+const struct linefile_stats *anomaly_log__stats(const struct anomaly_log *l);
 
 /* Close and free. NULL is fine. */
 void anomaly_log__close(struct anomaly_log *l);

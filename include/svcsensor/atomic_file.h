@@ -14,6 +14,14 @@
  * unchanged)". When only the directory's fsync fails the new file is in place: 0, and a
  * one-line warning.
  *
+ * What path names is classified first (outpath.h): a trusted symlink to a regular file is
+ * resolved, so the target is replaced and the link stays; an untrusted symlink (owned by
+ * neither root nor the effective uid) is refused ("cannot save: untrusted symlink ...").
+ * A target that is not a regular file — a character device (/dev/null, a tty), a FIFO, a
+ * socket, or "-" (standard output) — is written THROUGH instead: opened O_WRONLY, filled,
+ * flushed, closed; never renamed over, so a device stays a device. Such a write is not atomic
+ * (a reader of a FIFO sees the content as it comes) and not fsynced.
+ *
  * Blocking (disk I/O and fsync): not for a thread that must not wait. Reentrant; concurrent
  * saves of the same path each complete whole, the last rename wins. */
 #ifndef SVCSENSOR_ATOMIC_FILE_H

@@ -47,11 +47,13 @@ struct svc_config {
 	/* files ("" or NULL = off where it makes sense) */
 	char *map_file;
 	char *log_file;
-	uint64_t log_max_bytes;
+	uint64_t log_max_bytes; /* 0 = never rotate */
 	unsigned log_keep;
 	char *report_file;	  /* text report; the JSON form is report_file + ".json" */
 	unsigned report_interval; /* seconds; 0 = only at exit */
 	char *flows_out;	  /* flow CSV export, NULL = off */
+	uint64_t flows_max_bytes; /* rotate the flow CSV past this size; 0 = never */
+	unsigned flows_keep;	  /* rotated flow CSVs kept */
 
 	/* flows */
 	unsigned idle_timeout;	 /* seconds */

@@ -16,19 +16,33 @@
 
 struct flow_csv;
 
-/* Create (truncate) path and write the header; with_verdict adds the verdict column.
- * NULL after one line on stderr. */
-struct flow_csv *flow_csv__open(const char *path, bool with_verdict);
+/* Open path for appending (a line file, linefile.h: "-" = standard output, a device is written
+ * through) with the header (with_verdict adds the verdict column) written when the file is
+ * new or empty, or after a rotation; an existing file with another header is refused. Rotation
+ * by size: max_bytes (0 = never), keep rotated files. NULL after one line on stderr. */
+struct flow_csv *flow_csv__open(const char *path, bool with_verdict, uint64_t max_bytes,
+				unsigned keep);
 
-/* Write one row. verdict is the verdict name (ignored without the column). Errors are
- * counted and reported once. */
+/* Batch one row (written at the next flush, or when 64 KiB are batched). verdict is the
+ * verdict name (ignored without the column). Errors are counted and reported once per
+ * episode. Ids restart from 0 in each run. */
 void flow_csv__write(struct flow_csv *c, const struct flow_record *r, const char *verdict);
 
-/* Flush and close; 0, or negative errno if any write failed (reported). */
+/* Write the batched rows (one write(2)). 0 or negative errno (rows counted lost). */
+int flow_csv__flush(struct flow_csv *c);
+
+/* SIGHUP: flush, close and open path again (an external logrotate moved it). */
+int flow_csv__reopen(struct flow_csv *c);
+
+/* Rows lost so far (not written whole). */
+uint64_t flow_csv__lost(const struct flow_csv *c);
+
+/* Flush and close; 0, or negative errno if any row was lost (reported). */
 int flow_csv__close(struct flow_csv *c);
 
 /* As a sink (flow_csv_sink, include/svcsensor/sink.h): opened when flows_out is set, every flow
- * written, the verdict column in detect mode. */
+ * batched, written at each flush (after each detector pass), reopened on SIGHUP; the verdict
+ * column in detect mode. */
 
 /* nfstream's expiration_id for an end reason: 0 idle, 1 active, -1 anything else. */
 int flow_csv__expiration_id(enum flow_end e);

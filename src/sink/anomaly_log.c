@@ -1,43 +1,22 @@
-/* anomaly_log.c - JSON lines for anomalous flows, size rotation, reopen for logrotate.
- *
- * Why whole lines per write(2): with O_APPEND the kernel places the whole buffer at the end of
- * the file under the inode lock, so a concurrent reader or an external appender never sees half
- * a line. If the disk fills in the middle of a write, the partial tail is cut off again
- * (ftruncate) so the file still holds whole lines only. The detector batches the lines of one
- * pass over the finished-flow queue into one write (a write(2) per line was a quarter of its
- * time on a busy capture), so a line reaches the file within one pass. */
+/* anomaly_log.c - JSON lines for anomalous flows, on a line file (src/util/linefile.c: whole
+ * lines per write(2), size rotation, reopen for logrotate, write-through for a device or "-"). */
 #include "svcsensor/anomaly_log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "svcsensor/common.h"
 #include "svcsensor/json_out.h"
+#include "svcsensor/linefile.h"
 #include "svcsensor/sink.h"
 #include "svcsensor/textbuf.h"
 
-#define LOG_FILE_MODE 0640
-#define PENDING_MAX (64u * 1024) /* batched lines are written at least this often */
-
 struct anomaly_log {
-	char *path;
-	char *from, *to; /* rotation name buffers, strlen(path) + 16 */
-	int fd;		 /* -1 when the last open failed */
-	uint64_t size;	 /* bytes in the live file (fstat at open + what we wrote) */
-	uint64_t max_bytes;
-	unsigned keep;
-	bool error_reported;
-	struct anomaly_log_stats st;
-	char *pending; /* batched whole lines not yet written (PENDING_MAX bytes) */
-	size_t pending_len;
-	uint64_t pending_lines;
+	struct linefile *lf;
 };
 
 const char *anomaly_log__l4_name(uint8_t proto)
@@ -66,195 +45,46 @@ const char *anomaly_log__l4_name(uint8_t proto)
 	}
 }
 
-/* One report line per error episode; every error counted. */
-static void log_error(struct anomaly_log *l, const char *what, int err)
-{
-	l->st.errors++;
-	if (l->error_reported)
-		return;
-	l->error_reported = true;
-	svc_err("%s: %s: %s (anomaly lines are being lost; further errors are only counted)",
-		l->path, what, strerror(err));
-}
-
-static int open_live(struct anomaly_log *l)
-{
-	struct stat st;
-	int fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, LOG_FILE_MODE);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) != 0) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	l->fd = fd;
-	l->size = (uint64_t)st.st_size;
-	return 0;
-}
-
 struct anomaly_log *anomaly_log__open(const char *path, uint64_t max_bytes, unsigned keep)
 {
+	const struct linefile_opts o = {.max_bytes = max_bytes,
+					.keep = keep,
+					.what = "anomaly log",
+					.unit = "anomaly lines"};
 	struct anomaly_log *l = calloc(1, sizeof(*l));
-	size_t n = strlen(path) + 16;
-	int err;
 
-	if (!l)
-		goto nomem;
-	l->fd = -1;
-	l->max_bytes = max_bytes;
-	l->keep = keep;
-	l->path = strdup(path);
-	l->from = malloc(n);
-	l->to = malloc(n);
-	l->pending = malloc(PENDING_MAX);
-	if (!l->path || !l->from || !l->to || !l->pending)
-		goto nomem;
-	err = open_live(l);
-	if (err) {
-		svc_err("%s: cannot open the anomaly log: %s", path, strerror(-err));
-		anomaly_log__close(l);
+	if (!l) {
+		svc_err("%s: cannot open the anomaly log: %s", path, strerror(ENOMEM));
+		return NULL;
+	}
+	if (!(l->lf = linefile__open(path, &o))) {
+		free(l);
 		return NULL;
 	}
 	return l;
-nomem:
-	svc_err("%s: cannot open the anomaly log: %s", path, strerror(ENOMEM));
-	anomaly_log__close(l);
-	return NULL;
 }
 
 void anomaly_log__close(struct anomaly_log *l)
 {
 	if (!l)
 		return;
-	anomaly_log__flush(l);
-	if (l->fd >= 0)
-		close(l->fd);
-	free(l->path);
-	free(l->from);
-	free(l->to);
-	free(l->pending);
+	linefile__close(l->lf);
 	free(l);
 }
 
 int anomaly_log__reopen(struct anomaly_log *l)
 {
-	int err;
-
-	anomaly_log__flush(l); /* batched lines belong to the file they were logged in */
-	if (l->fd >= 0)
-		close(l->fd);
-	l->fd = -1;
-	l->error_reported = false;
-	err = open_live(l);
-	if (err)
-		log_error(l, "cannot reopen", -err);
-	return err;
-}
-
-/* path.(keep-1) -> path.keep, ..., path -> path.1, then a new live file. */
-static int rotate(struct anomaly_log *l)
-{
-	size_t n = strlen(l->path) + 16;
-
-	close(l->fd);
-	l->fd = -1;
-	if (l->keep == 0) {
-		if (unlink(l->path) != 0 && errno != ENOENT)
-			log_error(l, "cannot remove for rotation", errno);
-	} else {
-		for (unsigned i = l->keep - 1; i >= 1; i--) {
-			snprintf(l->from, n, "%s.%u", l->path, i);
-			snprintf(l->to, n, "%s.%u", l->path, i + 1);
-			if (rename(l->from, l->to) != 0 && errno != ENOENT)
-				log_error(l, "cannot rotate", errno);
-		}
-		snprintf(l->to, n, "%s.1", l->path);
-		if (rename(l->path, l->to) != 0 && errno != ENOENT)
-			log_error(l, "cannot rotate", errno);
-	}
-	l->st.rotations++;
-	return open_live(l);
-}
-
-/* Write whole lines (len bytes, `lines` of them) at the end of the live file, rotating first
- * if they would take it past max_bytes. 0 or negative errno (the lines are counted lost). */
-static int write_lines(struct anomaly_log *l, const char *buf, size_t len, uint64_t lines)
-{
-	size_t done = 0;
-	int err;
-
-	if (l->fd < 0) {
-		err = open_live(l);
-		if (err) {
-			l->st.errors += lines - 1;
-			log_error(l, "cannot open", -err);
-			return err;
-		}
-	}
-	if (l->max_bytes && l->size > 0 && l->size + len > l->max_bytes) {
-		err = rotate(l);
-		if (err) {
-			l->st.errors += lines - 1;
-			log_error(l, "cannot open after rotation", -err);
-			return err;
-		}
-	}
-	while (done < len) {
-		ssize_t w = write(l->fd, buf + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			struct stat st;
-			err = w < 0 ? -errno : -EIO;
-			/* Cut a partial line off again: the file keeps whole lines only. */
-			if (done && fstat(l->fd, &st) == 0 && (uint64_t)st.st_size >= done)
-				(void)!ftruncate(l->fd, st.st_size - (off_t)done);
-			l->st.errors += lines - 1;
-			log_error(l, "cannot write", -err);
-			return err;
-		}
-		done += (size_t)w;
-	}
-	l->size += len;
-	l->st.lines += lines;
-	l->st.bytes += len;
-	return 0;
+	return linefile__reopen(l->lf);
 }
 
 int anomaly_log__write_line(struct anomaly_log *l, const char *line, size_t len)
 {
-	int err = anomaly_log__flush(l); /* lines stay in order */
-	int e = write_lines(l, line, len, 1);
-	return e ? e : err;
+	return linefile__write(l->lf, line, len, 1);
 }
 
 int anomaly_log__flush(struct anomaly_log *l)
 {
-	if (!l->pending_len)
-		return 0;
-	int err = write_lines(l, l->pending, l->pending_len, l->pending_lines);
-	l->pending_len = 0;
-	l->pending_lines = 0;
-	return err;
-}
-
-/* Add a line to the batch; the batch is written first when the line would not fit in it, or
- * would not fit in the live file before its rotation (a batch never straddles a rotation). */
-static int batch_line(struct anomaly_log *l, const char *line, size_t len)
-{
-	int err = 0;
-	if (l->pending_len && (l->pending_len + len > PENDING_MAX ||
-			       (l->max_bytes && l->size + l->pending_len + len > l->max_bytes)))
-		err = anomaly_log__flush(l);
-	if (len > PENDING_MAX) {
-		int e = write_lines(l, line, len, 1);
-		return e ? e : err;
-	}
-	memcpy(l->pending + l->pending_len, line, len);
-	l->pending_len += len;
-	l->pending_lines++;
-	return err;
+	return linefile__flush(l->lf);
 }
 
 static void iso8601_ms(uint64_t us, char out[32])
@@ -379,12 +209,12 @@ int anomaly_log__write_batched(struct anomaly_log *l, const struct flow_record *
 {
 	char line[LINE_MAX_LEN];
 	size_t len = format_into(line, r, src_key, dst_key, v);
-	return batch_line(l, line, len);
+	return linefile__add(l->lf, line, len);
 }
 
-const struct anomaly_log_stats *anomaly_log__stats(const struct anomaly_log *l)
+const struct linefile_stats *anomaly_log__stats(const struct anomaly_log *l)
 {
-	return &l->st;
+	return linefile__stats(l->lf);
 }
 
 /* ---- the anomaly log as a sink: anomalous flows only, detect mode only ---- */

@@ -1,4 +1,7 @@
-/* flow_csv.c - nfstream-style flow CSV export. */
+/* flow_csv.c - nfstream-style flow CSV export, on a line file (src/util/linefile.c): the rows
+ * of one detector pass go out in one write(2), so a row is on disk within a pass (not in a
+ * stdio buffer until exit), a killed run loses at most the pass being written, and the file is
+ * appended to across runs, reopened on SIGHUP and rotated by size like the anomaly log. */
 #include "svcsensor/flow_csv.h"
 
 #include <errno.h>
@@ -7,45 +10,44 @@
 #include <string.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/linefile.h"
 #include "svcsensor/sink.h"
 #include "svcsensor/textbuf.h"
 
 struct flow_csv {
-	FILE *f;
-	char *path;
+	struct linefile *lf;
 	bool with_verdict;
 	uint64_t next_id;
-	bool failed;
-	uint64_t lost; /* rows fwrite could not take */
-	char *buf;
 };
 
-#define CSV_BUF (1u << 20)
+#define COLUMNS                                                                                    \
+	"id,expiration_id,src_ip,src_port,dst_ip,dst_port,protocol,ip_version,vlan_id,"            \
+	"bidirectional_first_seen_ms,bidirectional_last_seen_ms,bidirectional_duration_ms,"        \
+	"bidirectional_packets,bidirectional_bytes,src2dst_packets,src2dst_bytes,"                 \
+	"dst2src_packets,dst2src_bytes,application_name,application_category_name,"                \
+	"application_is_guessed,requested_server_name,end_reason"
 
-static const char *const header =
-    "id,expiration_id,src_ip,src_port,dst_ip,dst_port,protocol,ip_version,vlan_id,"
-    "bidirectional_first_seen_ms,bidirectional_last_seen_ms,bidirectional_duration_ms,"
-    "bidirectional_packets,bidirectional_bytes,src2dst_packets,src2dst_bytes,"
-    "dst2src_packets,dst2src_bytes,application_name,application_category_name,"
-    "application_is_guessed,requested_server_name,end_reason";
-
-struct flow_csv *flow_csv__open(const char *path, bool with_verdict)
+struct flow_csv *flow_csv__open(const char *path, bool with_verdict, uint64_t max_bytes,
+				unsigned keep)
 {
+	const struct linefile_opts o = {
+	    .max_bytes = max_bytes,
+	    .keep = keep,
+	    .what = "flow CSV",
+	    .unit = "flow rows",
+	    .header = with_verdict ? COLUMNS ",verdict\n" : COLUMNS "\n",
+	};
 	struct flow_csv *c = calloc(1, sizeof(*c));
-	if (!c)
+
+	if (!c) {
+		svc_err("%s: cannot open the flow CSV: %s", path, strerror(ENOMEM));
 		return NULL;
-	c->f = fopen(path, "w");
-	if (!c->f) {
-		svc_err("%s: cannot create flow export: %s", path, strerror(errno));
+	}
+	c->with_verdict = with_verdict;
+	if (!(c->lf = linefile__open(path, &o))) {
 		free(c);
 		return NULL;
 	}
-	c->buf = malloc(CSV_BUF);
-	if (c->buf)
-		setvbuf(c->f, c->buf, _IOFBF, CSV_BUF);
-	c->path = strdup(path);
-	c->with_verdict = with_verdict;
-	fprintf(c->f, "%s%s\n", header, with_verdict ? ",verdict" : "");
 	return c;
 }
 
@@ -76,8 +78,8 @@ static void put_u64(struct textbuf *b, uint64_t v)
 	textbuf__char(b, ',');
 }
 
-/* The row is built in one buffer and written with one fwrite: printf's format parsing per
- * field was most of the export's cost. Bounded: names are bounded in the record, and quoting
+/* The row is built in one buffer and batched: printf's format parsing per field was most of
+ * the export's cost. Bounded: names are bounded in the record, and quoting
  * at most doubles them. */
 void flow_csv__write(struct flow_csv *c, const struct flow_record *r, const char *verdict)
 {
@@ -123,28 +125,32 @@ void flow_csv__write(struct flow_csv *c, const struct flow_record *r, const char
 		put_text(&b, verdict ? verdict : "");
 	}
 	textbuf__char(&b, '\n');
-	size_t len = textbuf__len(&b, row);
-	if (fwrite(row, 1, len, c->f) != len) {
-		c->lost++;
-		if (!c->failed)
-			svc_err("%s: write failed: %s", c->path, strerror(errno));
-		c->failed = true;
-	}
+	linefile__add(c->lf, row, textbuf__len(&b, row));
+}
+
+int flow_csv__flush(struct flow_csv *c)
+{
+	return linefile__flush(c->lf);
+}
+
+int flow_csv__reopen(struct flow_csv *c)
+{
+	return linefile__reopen(c->lf);
+}
+
+uint64_t flow_csv__lost(const struct flow_csv *c)
+{
+	return linefile__stats(c->lf)->errors;
 }
 
 int flow_csv__close(struct flow_csv *c)
 {
 	if (!c)
 		return 0;
-	int rc = 0;
-	if (fclose(c->f) != 0 && !c->failed) {
-		svc_err("%s: write failed: %s", c->path, strerror(errno));
-		c->failed = true;
-	}
-	if (c->failed)
+	int rc = linefile__flush(c->lf);
+	if (!rc && linefile__stats(c->lf)->errors)
 		rc = -EIO;
-	free(c->buf);
-	free(c->path);
+	linefile__close(c->lf);
 	free(c);
 	return rc;
 }
@@ -153,11 +159,11 @@ int flow_csv__close(struct flow_csv *c)
 
 static int csv_open(const struct sink_env *env, void **self)
 {
-	const char *path = env->cfg->flows_out;
+	const struct svc_config *cfg = env->cfg;
 
-	if (!path || !*path)
+	if (!cfg->flows_out || !*cfg->flows_out)
 		return 0;
-	*self = flow_csv__open(path, !env->learn);
+	*self = flow_csv__open(cfg->flows_out, !env->learn, cfg->flows_max_bytes, cfg->flows_keep);
 	return *self ? 0 : -EIO; /* flow_csv__open said why */
 }
 
@@ -166,21 +172,33 @@ static void csv_flow(void *self, const struct sink_flow *f)
 	flow_csv__write(self, f->rec, f->learned ? NULL : verdict__name(f->verdict));
 }
 
+static void csv_flush(void *self)
+{
+	flow_csv__flush(self);
+}
+
+static void csv_reopen(void *self)
+{
+	flow_csv__reopen(self);
+}
+
 static int csv_close(void *self, bool final)
 {
-	(void) final; /* rows already written stay; the file was created at open */
+	(void)final; /* rows already written stay; nothing is batched after a failed start */
 	return flow_csv__close(self);
 }
 
 static uint64_t csv_lost(const void *self)
 {
-	return ((const struct flow_csv *)self)->lost;
+	return flow_csv__lost(self);
 }
 
 const struct sink_ops flow_csv_sink = {
     .name = "flow_csv",
     .open = csv_open,
     .flow = csv_flow,
+    .flush = csv_flush,
+    .reopen = csv_reopen,
     .close = csv_close,
     .lost = csv_lost,
 };

@@ -1,5 +1,5 @@
-/* atomic_file.c - replace a file whole: temporary file, fsync, rename, directory fsync (see
- * atomic_file.h). */
+/* atomic_file.c - replace a file whole: temporary file, fsync, rename, directory fsync; or,
+ * for a device, FIFO or "-", write through (see atomic_file.h). */
 #include "svcsensor/atomic_file.h"
 
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "svcsensor/common.h"
+#include "svcsensor/outpath.h"
 
 /* path's directory ("." or "/" included) and the temporary name in it, both malloc'd. */
 static int names_for(const char *path, char **dir, char **tmp)
@@ -60,7 +61,42 @@ static int fill_and_sync(FILE *f, atomic_file_fill fill, const void *ctx, const 
 	return 0;
 }
 
-int atomic_file__write(const char *path, mode_t mode, atomic_file_fill fill, const void *ctx)
+/* Not a regular file (a device, a FIFO, "-"): a rename would replace the device by a file, so
+ * the content is written into it as it is. No fsync: a device or a pipe has nothing to sync. */
+static int write_through(const char *path, const char *real, enum outpath_kind kind,
+			 atomic_file_fill fill, const void *ctx)
+{
+	const char *what = "cannot open";
+	int fd = outpath__open(real, kind), err = 0;
+	FILE *f = NULL;
+
+	if (fd < 0) {
+		err = fd;
+		goto cleanup;
+	}
+	if (!(f = fdopen(fd, "w"))) {
+		err = -errno;
+		close(fd);
+		goto cleanup;
+	}
+	what = "cannot write";
+	errno = 0;
+	err = fill(f, ctx);
+	if (err == -EIO && ferror(f) && errno)
+		err = -errno;
+	if (!err && (fflush(f) != 0 || ferror(f)))
+		err = -(errno ? errno : EIO);
+	if (fclose(f) != 0 && !err)
+		err = -(errno ? errno : EIO);
+cleanup:
+	if (err)
+		svc_err("%s: %s: %s", path, what, strerror(-err));
+	return err;
+}
+
+/* The temporary file, its fill, the rename; path (for messages) resolves to real. */
+static int replace(const char *path, const char *real, mode_t mode, atomic_file_fill fill,
+		   const void *ctx)
 {
 	const char *what = "cannot write";
 	char *dir = NULL, *tmp = NULL;
@@ -68,7 +104,7 @@ int atomic_file__write(const char *path, mode_t mode, atomic_file_fill fill, con
 	FILE *f = NULL;
 	int fd = -1, err;
 
-	if ((err = names_for(path, &dir, &tmp)) != 0)
+	if ((err = names_for(real, &dir, &tmp)) != 0)
 		goto cleanup;
 	what = "cannot create a temporary file in its directory";
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
@@ -89,12 +125,12 @@ int atomic_file__write(const char *path, mode_t mode, atomic_file_fill fill, con
 	if (err)
 		goto cleanup;
 	what = "cannot rename into place";
-	if (rename(tmp, path) != 0) {
+	if (rename(tmp, real) != 0) {
 		err = -errno;
 		goto cleanup;
 	}
 	created = false;
-	sync_dir(path, dir);
+	sync_dir(real, dir);
 cleanup:
 	if (err)
 		svc_err("%s: %s: %s (the previous file, if any, is unchanged)", path, what,
@@ -107,5 +143,21 @@ cleanup:
 		unlink(tmp);
 	free(tmp);
 	free(dir);
+	return err;
+}
+
+int atomic_file__write(const char *path, mode_t mode, atomic_file_fill fill, const void *ctx)
+{
+	char why[OUTPATH_WHY_MAX], *real = NULL;
+	enum outpath_kind kind;
+	int err = outpath__classify(path, &kind, &real, why);
+
+	if (err)
+		svc_err("%s: cannot save: %s (the previous file, if any, is unchanged)", path, why);
+	else if (kind == OUTPATH_REGULAR)
+		err = replace(path, real, mode, fill, ctx);
+	else
+		err = write_through(path, real, kind, fill, ctx);
+	free(real);
 	return err;
 }
