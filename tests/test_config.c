@@ -81,6 +81,8 @@ static void assert_config_eq(const struct svc_config *a, const struct svc_config
 	cr_assert(str_eq(a->report_file, b->report_file), "report_file");
 	cr_assert_eq(a->report_interval, b->report_interval, "report_interval");
 	cr_assert(str_eq(a->flows_out, b->flows_out), "flows_out");
+	cr_assert_eq(a->flows_max_bytes, b->flows_max_bytes, "flows_max_bytes");
+	cr_assert_eq(a->flows_keep, b->flows_keep, "flows_keep");
 	cr_assert_eq(a->idle_timeout, b->idle_timeout, "idle_timeout");
 	cr_assert_eq(a->active_timeout, b->active_timeout, "active_timeout");
 	cr_assert_eq(a->tcp_linger, b->tcp_linger, "tcp_linger");
@@ -125,6 +127,8 @@ static const char *const all_keys[] = {
     "report_file",
     "report_interval",
     "flows_out",
+    "flows_max_bytes",
+    "flows_keep",
     "idle_timeout",
     "active_timeout",
     "tcp_linger",
@@ -364,7 +368,8 @@ static const struct bad_case bad_cases[] = {
     {"{\"max_flows\": 15}", "max_flows", "15"},
     {"{\"remote_prefix4\": 33}", "remote_prefix4", "from 1 to 32"},
     {"{\"remote_prefix6\": 129}", "remote_prefix6", "from 1 to 128"},
-    {"{\"log_max_bytes\": 0}", "log_max_bytes", "positive integer"},
+    {"{\"log_max_bytes\": -1}", "log_max_bytes", "non-negative integer"},
+    {"{\"flows_keep\": 0}", "flows_keep", "from 1 to 1000"},
     {"{\"log_keep\": -1}", "log_keep", "from 1 to 1000"},
     {"{\"report_interval\": -1}", "report_interval", "from 0 to 86400"},
     {"{\"report_interval\": 86401}", "report_interval", "from 0 to 86400"},
