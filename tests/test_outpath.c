@@ -16,12 +16,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "e2e_util.h"
+#include "svcsensor/config.h"
+#include "svcsensor/outpath.h"
 
 #define RUN_TIMEOUT_MS 60000u
 #define CAPTURE "pcaps/anomalies.pcap"
@@ -577,5 +580,163 @@ Test(outpath, trusted_symlink_report_replaces_its_target)
 	free(target);
 	free(link);
 	free(pcap);
+	free(dir);
+}
+
+/* ---- FIFOs and full devices ---- */
+
+/* The read end of a FIFO, opened before the writer (so svcsensor's open finds a reader). */
+static int fifo_reader(const char *fifo)
+{
+	cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo: %s", strerror(errno));
+	int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open %s: %s", fifo, strerror(errno));
+	return fd;
+}
+
+/* bin + args in dir, stderr kept in dir/err.txt; the pid. */
+static pid_t spawn_in(const char *dir, const char *const *args)
+{
+	struct e2e_argv a = {0};
+	const char *bin = e2e_bin();
+	char *errp = e2e_path(dir, "err.txt");
+	pid_t pid;
+	cr_assert_not_null(bin, "svcsensor binary not found: set SVCSENSOR_BIN or build it");
+	e2e_argv_add(&a, bin);
+	for (; *args; args++)
+		e2e_argv_add(&a, *args);
+	cr_assert_eq(e2e_spawn(a.v, dir, NULL, errp, &pid), 0);
+	free(errp);
+	e2e_argv_free(&a);
+	return pid;
+}
+
+/* A FIFO with a small log_max_bytes: every line reaches the reader, the FIFO is never renamed. */
+Test(outpath, log_to_a_fifo_is_written_through)
+{
+	char *dir = e2e_mkdtemp("outpath"), *pcap = capture(), *fifo = e2e_path(dir, "log.fifo");
+	char *cfg = e2e_path(dir, "small.json"), *fifo1 = e2e_path(dir, "log.fifo.1");
+	cr_assert_eq(e2e_write(cfg, "{\"log_max_bytes\": 1000}\n"), 0);
+	int rd = fifo_reader(fifo);
+	const char *args[] = {"-c", cfg, "-r", pcap, "--print", "none", "-q", "-m",
+			      "no-map.json", "--report", "", "--log", fifo, NULL};
+	pid_t pid = spawn_in(dir, args);
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap);
+	struct e2e_proc p;
+	bool ended = false;
+	/* Non-blocking reads: 0 means no writer (yet, or any more), EAGAIN a writer and no data. */
+	for (int idle = 0; idle < 6000;) {
+		ssize_t n = read(rd, buf + len, cap - 1 - len);
+		if (n > 0) {
+			len += (size_t)n;
+			idle = 0;
+			continue;
+		}
+		if (ended)
+			break;
+		ended = e2e_running(pid, &p) == 0;
+		if (!ended) {
+			usleep(5000);
+			idle++;
+		}
+	}
+	cr_assert(ended, "svcsensor did not end");
+	buf[len] = '\0';
+	cr_assert_eq(p.status, 0, "%s", e2e_proc_str(&p));
+	cr_assert_eq(e2e_count_lines_with(buf, "\"verdict\""), flows_total());
+	struct stat st;
+	cr_assert_eq(lstat(fifo, &st), 0);
+	cr_assert(S_ISFIFO(st.st_mode), "the FIFO was replaced");
+	cr_assert_not(exists(fifo1), "the FIFO was rotated");
+	close(rd);
+	free(buf);
+	e2e_rmtree(dir);
+	free(fifo);
+	free(fifo1);
+	free(cfg);
+	free(pcap);
+	free(dir);
+}
+
+/* The FIFO's reader goes away: lines are lost and counted (exit 1, one line), the sensor is not
+ * killed by SIGPIPE. The log is larger than a pipe's buffer, so a write must meet the closed
+ * end. */
+Test(outpath, fifo_reader_gone_is_a_counted_loss_not_a_signal)
+{
+	char *dir = e2e_mkdtemp("outpath"), *pcap = capture(), *fifo = e2e_path(dir, "log.fifo");
+	char *errp = e2e_path(dir, "err.txt");
+	int rd = fifo_reader(fifo);
+	const char *args[] = {"-r", pcap, "--print", "none", "-q", "-m", "no-map.json",
+			      "--report", "", "--log", fifo, NULL};
+	pid_t pid = spawn_in(dir, args);
+	char buf[4096];
+	struct e2e_proc p;
+	ssize_t n = 0;
+	for (int i = 0; i < 6000 && (n = read(rd, buf, sizeof(buf))) <= 0; i++)
+		usleep(5000);
+	cr_assert_gt(n, 0, "nothing came through the FIFO");
+	close(rd);
+	cr_assert_eq(e2e_wait(pid, RUN_TIMEOUT_MS, &p), 0);
+	char *err = e2e_slurp(errp, NULL);
+	cr_assert_eq(p.signal, 0, "killed: %s\n%s", e2e_proc_str(&p), err);
+	cr_assert_eq(p.status, 1, "%s\n%s", e2e_proc_str(&p), err);
+	cr_assert_eq(e2e_count_lines_with(err, "Broken pipe"), 1, "%s", err);
+	free(err);
+	e2e_rmtree(dir);
+	free(errp);
+	free(fifo);
+	free(pcap);
+	free(dir);
+}
+
+/* A flow CSV whose header cannot be written is refused at start (one line, exit 2, nothing
+ * read); rows lost later are counted like the anomaly log's (src/util/linefile.c, the
+ * outputs suite's /dev/full tests). */
+Test(outpath, flow_csv_that_cannot_be_written_is_refused_at_start)
+{
+	char *dir = e2e_mkdtemp("outpath"), *pcap = capture();
+	struct out o;
+	run_in(dir, &o, "-r", pcap, "-o", "/dev/full", "--print", "none", "-q", "-m",
+	       "no-map.json", "--report", "", "--log", "", NULL);
+	cr_assert_eq(o.p.status, 2, "%s\n%s", e2e_proc_str(&o.p), o.err);
+	cr_assert_eq(e2e_count_lines_with(o.err, "/dev/full: cannot open the flow CSV: cannot "
+						 "write its header: No space left on device"),
+		     1, "%s", o.err);
+	cr_assert_eq(e2e_count_lines_with(o.err, "packets "), 0, "something was read:\n%s", o.err);
+	out_free(&o);
+	e2e_rmtree(dir);
+	free(pcap);
+	free(dir);
+}
+
+/* Not root: the preflight asks the kernel with the effective ids (faccessat AT_EACCESS). The
+ * check runs in a child that became nobody. */
+Test(outpath, preflight_permission_for_a_non_root_user)
+{
+	need_root();
+	char *dir = e2e_mkdtemp("outpath"), *report = e2e_path(dir, "r.txt");
+	cr_assert_eq(chmod(dir, 0755), 0); /* root's, not writable by nobody */
+	struct svc_config cfg;
+	cr_assert_eq(config__defaults(&cfg), 0);
+	cr_assert_eq(config__set_str(&cfg.report_file, report), 0);
+	cr_assert_eq(config__set_str(&cfg.log_file, ""), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 2); /* its one line is not ours to show */
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(3);
+		_exit(outpath__preflight(&cfg, false) == -EACCES ? 0 : 1);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+	/* Root passes the same check (only the shape is checked for root). */
+	cr_assert_eq(outpath__preflight(&cfg, false), 0);
+	config__free(&cfg);
+	e2e_rmtree(dir);
+	free(report);
 	free(dir);
 }

@@ -161,7 +161,8 @@ static int open_live(struct linefile *l, bool classify)
 	if (l->fd < 0) {
 		err = l->fd;
 		l->fd = -1;
-		snprintf(l->why, sizeof(l->why), "%s", strerror(-err));
+		snprintf(l->why, sizeof(l->why), "%s%s", strerror(-err),
+			 err == -ENXIO ? " (a FIFO with no reader: start the reader first)" : "");
 		return err;
 	}
 	if (fstat(l->fd, &st) != 0) {
