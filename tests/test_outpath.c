@@ -317,8 +317,8 @@ static size_t check_csv(const char *path, bool *ids, size_t n_ids, const char *h
 Test(outpath, flow_csv_rows_are_on_disk_while_running)
 {
 	char *dir = e2e_mkdtemp("outpath"), *csv = e2e_path(dir, "flows.csv");
-	const char *args[] = {"-o", csv, "--print", "none", "-q", "-m", "no-map.json", "--report",
-			      "", "--log", "", NULL};
+	const char *args[] = {"-o",	     csv,	 "--print", "none",  "-q", "-m",
+			      "no-map.json", "--report", "",	    "--log", "",   NULL};
 	struct fed_run f;
 	fed_start(&f, dir, args);
 	fed_write(&f, 0, f.fed); /* the whole capture, the FIFO kept open */
@@ -343,8 +343,8 @@ Test(outpath, flow_csv_reopened_on_sighup)
 {
 	char *dir = e2e_mkdtemp("outpath"), *csv = e2e_path(dir, "flows.csv");
 	char *old = e2e_path(dir, "flows.csv.old"), *map = e2e_path(dir, "m.json");
-	const char *args[] = {"--learn", "-o", csv, "--print", "none", "-q", "-m", map,
-			      "--report", "", NULL};
+	const char *args[] = {"--learn", "-o", csv,	   "--print", "none", "-q",
+			      "-m",	 map,  "--report", "",	      NULL};
 	size_t n = flows_total();
 	struct fed_run f;
 	fed_start(&f, dir, args);
@@ -381,8 +381,8 @@ Test(outpath, flow_csv_second_run_appends_without_a_second_header)
 	size_t n = flows_total();
 	for (int i = 0; i < 2; i++) {
 		struct out o;
-		run_in(dir, &o, "-r", pcap, "-o", csv, "--print", "none", "-q", "-m",
-		       "no-map.json", "--report", "", "--log", "", NULL);
+		run_in(dir, &o, "-r", pcap, "-o", csv, "--print", "none", "-q", "-m", "no-map.json",
+		       "--report", "", "--log", "", NULL);
 		cr_assert_eq(o.p.status, 0, "%s\n%s", e2e_proc_str(&o.p), o.err);
 		out_free(&o);
 	}
@@ -482,8 +482,8 @@ static void refused(struct out *o, const char *path, const char *reason)
 {
 	cr_assert_eq(o->p.status, 2, "%s\n%s", e2e_proc_str(&o->p), o->err);
 	cr_assert_eq(e2e_count_lines_with(o->err, ""), 1, "not one line:\n%s", o->err);
-	cr_assert(strstr(o->err, path) && strstr(o->err, reason), "no %s / %s in: %s", path,
-		  reason, o->err);
+	cr_assert(strstr(o->err, path) && strstr(o->err, reason), "no %s / %s in: %s", path, reason,
+		  o->err);
 }
 
 /* Was: the learned map's missing directory was found at the save, after the whole input. */
@@ -618,8 +618,8 @@ Test(outpath, log_to_a_fifo_is_written_through)
 	char *cfg = e2e_path(dir, "small.json"), *fifo1 = e2e_path(dir, "log.fifo.1");
 	cr_assert_eq(e2e_write(cfg, "{\"log_max_bytes\": 1000}\n"), 0);
 	int rd = fifo_reader(fifo);
-	const char *args[] = {"-c", cfg, "-r", pcap, "--print", "none", "-q", "-m",
-			      "no-map.json", "--report", "", "--log", fifo, NULL};
+	const char *args[] = {"-c", cfg,	   "-r",       pcap, "--print", "none", "-q",
+			      "-m", "no-map.json", "--report", "",   "--log",	fifo,	NULL};
 	pid_t pid = spawn_in(dir, args);
 	size_t cap = 1 << 20, len = 0;
 	char *buf = malloc(cap);
@@ -667,8 +667,8 @@ Test(outpath, fifo_reader_gone_is_a_counted_loss_not_a_signal)
 	char *dir = e2e_mkdtemp("outpath"), *pcap = capture(), *fifo = e2e_path(dir, "log.fifo");
 	char *errp = e2e_path(dir, "err.txt");
 	int rd = fifo_reader(fifo);
-	const char *args[] = {"-r", pcap, "--print", "none", "-q", "-m", "no-map.json",
-			      "--report", "", "--log", fifo, NULL};
+	const char *args[] = {"-r",	     pcap,	 "--print", "none",  "-q", "-m",
+			      "no-map.json", "--report", "",	    "--log", fifo, NULL};
 	pid_t pid = spawn_in(dir, args);
 	char buf[4096];
 	struct e2e_proc p;
@@ -697,8 +697,8 @@ Test(outpath, flow_csv_that_cannot_be_written_is_refused_at_start)
 {
 	char *dir = e2e_mkdtemp("outpath"), *pcap = capture();
 	struct out o;
-	run_in(dir, &o, "-r", pcap, "-o", "/dev/full", "--print", "none", "-q", "-m",
-	       "no-map.json", "--report", "", "--log", "", NULL);
+	run_in(dir, &o, "-r", pcap, "-o", "/dev/full", "--print", "none", "-q", "-m", "no-map.json",
+	       "--report", "", "--log", "", NULL);
 	cr_assert_eq(o.p.status, 2, "%s\n%s", e2e_proc_str(&o.p), o.err);
 	cr_assert_eq(e2e_count_lines_with(o.err, "/dev/full: cannot open the flow CSV: cannot "
 						 "write its header: No space left on device"),

@@ -22,7 +22,6 @@
 
 struct anomaly_log;
 
-
 /* Open (create, append) the log at path. max_bytes 0 = never rotate; keep = rotated files kept
  * besides the live one (0 = the full file is dropped at rotation). Returns NULL after one line
  * on stderr naming the file and the reason (no such directory, permission, ...). The path is

@@ -47,10 +47,8 @@ const char *anomaly_log__l4_name(uint8_t proto)
 
 struct anomaly_log *anomaly_log__open(const char *path, uint64_t max_bytes, unsigned keep)
 {
-	const struct linefile_opts o = {.max_bytes = max_bytes,
-					.keep = keep,
-					.what = "anomaly log",
-					.unit = "anomaly lines"};
+	const struct linefile_opts o = {
+	    .max_bytes = max_bytes, .keep = keep, .what = "anomaly log", .unit = "anomaly lines"};
 	struct anomaly_log *l = calloc(1, sizeof(*l));
 
 	if (!l) {

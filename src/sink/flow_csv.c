@@ -184,7 +184,7 @@ static void csv_reopen(void *self)
 
 static int csv_close(void *self, bool final)
 {
-	(void)final; /* rows already written stay; nothing is batched after a failed start */
+	(void) final; /* rows already written stay; nothing is batched after a failed start */
 	return flow_csv__close(self);
 }
 

@@ -23,17 +23,17 @@
 #include "svcsensor/outpath.h"
 
 struct linefile {
-	char *path;		 /* as configured: classified again at each reopen */
-	char *real;		 /* what it resolved to at the last open */
-	enum outpath_kind kind;	 /* of real */
-	bool pipe;		 /* a FIFO or a socket: EPIPE instead of SIGPIPE */
-	int fd;			 /* -1 when the last open failed */
-	uint64_t size;		 /* bytes in the live file (fstat at open + what we wrote) */
-	uint64_t base;		 /* of which the header */
-	struct linefile_opts o;	 /* strings borrowed */
+	char *path;		/* as configured: classified again at each reopen */
+	char *real;		/* what it resolved to at the last open */
+	enum outpath_kind kind; /* of real */
+	bool pipe;		/* a FIFO or a socket: EPIPE instead of SIGPIPE */
+	int fd;			/* -1 when the last open failed */
+	uint64_t size;		/* bytes in the live file (fstat at open + what we wrote) */
+	uint64_t base;		/* of which the header */
+	struct linefile_opts o; /* strings borrowed */
 	size_t header_len;
-	bool header_done;	 /* written once to a device or "-" */
-	bool error_reported;	 /* in an error episode */
+	bool header_done;	   /* written once to a device or "-" */
+	bool error_reported;	   /* in an error episode */
 	char why[OUTPATH_WHY_MAX]; /* the reason of the last failed open */
 	struct linefile_stats st;
 	char *pending; /* batched whole lines not yet written (LINEFILE_BATCH_MAX bytes) */
@@ -196,8 +196,7 @@ struct linefile *linefile__open(const char *path, const struct linefile_opts *o)
 	if (l->path && l->pending && (err = open_live(l, true)) == 0)
 		return l;
 fail:
-	svc_err("%s: cannot open the %s: %s", path, o->what,
-		l ? l->why : strerror(-err));
+	svc_err("%s: cannot open the %s: %s", path, o->what, l ? l->why : strerror(-err));
 	linefile__close(l);
 	return NULL;
 }
@@ -310,9 +309,8 @@ int linefile__flush(struct linefile *l)
 int linefile__add(struct linefile *l, const char *line, size_t len)
 {
 	int err = 0;
-	if (l->pending_len &&
-	    (l->pending_len + len > LINEFILE_BATCH_MAX ||
-	     (rotates(l) && l->size + l->pending_len + len > l->o.max_bytes)))
+	if (l->pending_len && (l->pending_len + len > LINEFILE_BATCH_MAX ||
+			       (rotates(l) && l->size + l->pending_len + len > l->o.max_bytes)))
 		err = linefile__flush(l);
 	if (len > LINEFILE_BATCH_MAX) {
 		int e = linefile__write(l, line, len, 1);
