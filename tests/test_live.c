@@ -1251,10 +1251,9 @@ Test(live, svcsensor_interface_removed_one_line_status_1)
 	snprintf(dir, sizeof(dir), "/tmp/svcs-%d-removed-XXXXXX", (int)getpid());
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(out, sizeof(out), "%s/sensor.out", dir);
-	const char *argv[] = {bin,	"-i",	     "vb",	     "-t",	 "2",
-			      "--fanout", "hash",	     "--map",	     "no-map.json", "--print",
-			      "none",	"--report", "r.txt",	     "--log",	 "a.log",
-			      NULL};
+	const char *argv[] = {bin,     "-i",	"vb",	       "-t",	  "2",	  "--fanout",
+			      "hash",  "--map", "no-map.json", "--print", "none", "--report",
+			      "r.txt", "--log", "a.log",       NULL};
 	err = netns__spawn(&ns, argv, out, dir, &pid);
 	cr_assert_eq(err, 0, "%s: %s", bin, strerror(-err));
 	for (t = now_ms(); netns__packet_sockets_on(ns.vb_index) < 2; usleep(10000))

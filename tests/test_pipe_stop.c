@@ -201,7 +201,8 @@ static bool flow_logged(const struct prefix *p, pid_t sensor)
 			const char *eol = strchr(l, '\n');
 			char port[32];
 			snprintf(port, sizeof(port), "\"dst_port\":%u,", p->dport);
-			const char *d = strstr(l, port), *r = strstr(l, "\"end_reason\":\"tcp_close\"");
+			const char *d = strstr(l, port),
+				   *r = strstr(l, "\"end_reason\":\"tcp_close\"");
 			found |= d && r && (!eol || (d < eol && r < eol));
 		}
 		free(log);
@@ -257,8 +258,9 @@ static void quiet_writer(bool as_stdin, int sig)
 	pid_t sensor = start_sensor(fifo, as_stdin);
 	/* Expected, not asserted: the stop below is checked either way. */
 	bool logged = flow_logged(&p, sensor);
-	cr_expect(logged, "the flow %u -> %u (closed, %u records sent) is not in the anomaly log "
-			  "while the writer is quiet",
+	cr_expect(logged,
+		  "the flow %u -> %u (closed, %u records sent) is not in the anomaly log "
+		  "while the writer is quiet",
 		  p.sport, p.dport, p.records);
 	bool printed = false;
 	for (unsigned waited = 0; logged && !printed && waited < LIVENESS_MS; waited += 50) {

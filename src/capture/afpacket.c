@@ -47,9 +47,9 @@ struct afpacket {
 	/* The link went down (ENETDOWN) since the socket was opened: from then on the binding is
 	 * watched, since the kernel reports no second error when the interface is removed. */
 	bool watch;
-	bool gone;	       /* the interface was removed: -ENODEV from then on */
-	bool down_told;	       /* -ENETDOWN was returned for the last link down */
-	uint64_t down_ms;      /* monotonic time of the last link down */
+	bool gone;		/* the interface was removed: -ENODEV from then on */
+	bool down_told;		/* -ENETDOWN was returned for the last link down */
+	uint64_t down_ms;	/* monotonic time of the last link down */
 	uint64_t next_check_ms; /* next look at the binding */
 	char ifname[IFNAMSIZ];
 };

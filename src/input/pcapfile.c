@@ -47,10 +47,10 @@ static const char *input_name(const char *path)
  * Regular files keep a plain FILE (no poll per read). */
 struct stream {
 	int fd;
-	bool own_fd;		/* a named pipe opened here (the standard input is not ours) */
-	struct pcap_input *r;	/* its stop flag and packet channels */
-	const uint64_t *clock;	/* the reader's packet clock */
-	bool stopped;		/* the read ended on the stop flag */
+	bool own_fd;	       /* a named pipe opened here (the standard input is not ours) */
+	struct pcap_input *r;  /* its stop flag and packet channels */
+	const uint64_t *clock; /* the reader's packet clock */
+	bool stopped;	       /* the read ended on the stop flag */
 };
 
 /* How long a read waits for the pipe before it looks at the stop flag again. */
@@ -242,8 +242,8 @@ static long file_size(const char *path)
 
 /* The end of one file's read: the progress line cleared, a broken record reported (file,
  * record number, libpcap's reason; what was read before it is kept). 0 or -EIO. */
-static int read_end(struct pcap_input *r, pcap_t *p, const char *path, int nx,
-		    uint64_t record, bool stopped)
+static int read_end(struct pcap_input *r, pcap_t *p, const char *path, int nx, uint64_t record,
+		    bool stopped)
 {
 	if (r->progress)
 		progress__clear();

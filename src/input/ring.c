@@ -79,9 +79,10 @@ static void ring_run(struct input *in, struct worker *w)
 			/* The link goes down and up (a cable, a restart): counted, told once. */
 			sh->link_downs++;
 			if (!atomic_exchange(&r->down_told, true))
-				svc_warn("%s: the link went down; capture resumes when it is up again "
-					 "(link downs are counted in the exit summary)",
-					 r->ao.ifname);
+				svc_warn(
+				    "%s: the link went down; capture resumes when it is up again "
+				    "(link downs are counted in the exit summary)",
+				    r->ao.ifname);
 		} else if (n < 0) {
 			sh->error = n;
 			ring_failed(r, n);
@@ -128,10 +129,11 @@ static void ring_summary(struct input *in, const struct input_stats *st)
 		(unsigned long long)st->captured, (unsigned long long)st->drops,
 		(unsigned long long)st->freezes, r->ao.fanout ? r->ao.fanout : "none");
 	if (st->link_downs)
-		svc_warn("%s: the link went down %llu time%s: frames sent while it was down were not "
-			 "captured",
-			 r->ao.ifname, (unsigned long long)st->link_downs,
-			 st->link_downs == 1 ? "" : "s");
+		svc_warn(
+		    "%s: the link went down %llu time%s: frames sent while it was down were not "
+		    "captured",
+		    r->ao.ifname, (unsigned long long)st->link_downs,
+		    st->link_downs == 1 ? "" : "s");
 	if (st->drops)
 		svc_warn("the rings dropped %llu packets: see README, Live capture (ring size, "
 			 "threads)",
