@@ -1289,3 +1289,65 @@ Test(live, svcsensor_interface_removed_one_line_status_1)
 	cr_assert_null(strstr(text, "went down"), "a removal is not a link down:\n%s", text);
 	free(text);
 }
+
+/* The link goes down twice under a running sensor (two rings): one warning naming the
+ * interface, capture goes on, the exit summary counts both downs, exit status 0. */
+Test(live, svcsensor_link_down_warned_once_counted)
+{
+	const char *bin = sensor_bin_with_live_capture();
+	const char *down[] = {"ip", "link", "set", "vb", "down", NULL};
+	const char *up[] = {"ip", "link", "set", "vb", "up", NULL};
+	char dir[64], out[96], why[256];
+	int status = 0, err;
+	uint64_t t;
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "/tmp/svcs-%d-down-XXXXXX", (int)getpid());
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(out, sizeof(out), "%s/sensor.out", dir);
+	const char *argv[] = {bin,     "-i",	"vb",	       "-t",	  "2",	  "--fanout",
+			      "hash",  "--map", "no-map.json", "--print", "none", "--report",
+			      "r.txt", "--log", "a.log",       NULL};
+	err = netns__spawn(&ns, argv, out, dir, &pid);
+	cr_assert_eq(err, 0, "%s: %s", bin, strerror(-err));
+	for (t = now_ms(); netns__packet_sockets_on(ns.vb_index) < 2; usleep(10000))
+		cr_assert(waitpid(pid, &status, WNOHANG) != pid && now_ms() - t < 5000,
+			  "svcsensor -i vb did not open its rings");
+	/* First down: wait for its warning (a liveness bound), then up again. */
+	cr_assert_eq(netns__run(down, why, sizeof(why)), 0, "%s", why);
+	bool warned = false;
+	for (t = now_ms(); !warned && now_ms() - t < 5000; usleep(50000)) {
+		FILE *f = fopen(out, "r");
+		char line[512];
+		while (f && !warned && fgets(line, sizeof(line), f))
+			warned = strstr(line, "the link went down;") != NULL;
+		if (f)
+			fclose(f);
+	}
+	cr_assert_eq(netns__run(up, why, sizeof(why)), 0, "%s", why);
+	/* Second down, long enough to be told (afpacket.h: half a second). */
+	cr_assert_eq(netns__run(down, why, sizeof(why)), 0, "%s", why);
+	usleep(1500000);
+	cr_assert_eq(netns__run(up, why, sizeof(why)), 0, "%s", why);
+	usleep(1000000);
+	cr_assert_eq(waitpid(pid, &status, WNOHANG), 0, "svcsensor ended on a link down");
+	kill(pid, SIGINT);
+	err = netns__wait(&ns, pid, 10000, &status);
+	char text[16384] = "";
+	FILE *f = fopen(out, "r");
+	if (f) {
+		text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+		fclose(f);
+	}
+	netns__remove_dir(dir);
+	cr_assert_eq(err, 0, "svcsensor did not end after SIGINT:\n%s", text);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d:\n%s", status,
+		  text);
+	cr_assert(warned, "no warning while the link was down:\n%s", text);
+	unsigned n = 0;
+	for (const char *p = text; (p = strstr(p, "the link went down;")); p++)
+		n++;
+	cr_assert_eq(n, 1, "one warning for the group expected:\n%s", text);
+	cr_assert(strstr(text, "svcsensor: warning: vb: the link went down 2 times"),
+		  "the summary counts both downs:\n%s", text);
+}
