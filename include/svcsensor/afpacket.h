@@ -99,10 +99,17 @@ int afpacket__open_group(struct afpacket_opts *o, unsigned n, struct afpacket **
  * wait) for the current block when none is ready; the block timeout bounds the wait for a
  * partly filled block. Handles at most block_count blocks per call, so a busy ring still
  * returns to the caller (to expire flows, check a stop flag).
- * Returns the number of frames handled, 0 on timeout or EINTR, or a negative errno when the
- * socket reports an error (-ENETDOWN when the interface went down: one line is printed; the
- * ring resumes by itself when it comes back up, so the caller may keep polling).
- * Only one thread may poll a ring; no allocation, no syscall but poll(2). */
+ * Returns the number of frames handled, 0 on timeout or EINTR, or a negative errno; nothing
+ * is printed (the caller names the interface, once for a whole group):
+ *   -ENETDOWN  the link went down (ip link set down) and the interface is still there half a
+ *              second later: returned once per link down. The ring resumes by itself when the
+ *              link is up again, so the caller may keep polling.
+ *   -ENODEV    the interface was removed (or moved to another network namespace): the kernel
+ *              unbound the socket, nothing more will come. Returned instead of -ENETDOWN
+ *              (a removal starts as a link down), at every call from then on.
+ *   other      the error the socket reported (SO_ERROR).
+ * Only one thread may poll a ring; no allocation, no syscall but poll(2), except after a link
+ * down: then the socket's binding is looked at (getsockname) at most every 250 ms. */
 int afpacket__poll(struct afpacket *a, int timeout_ms, afpacket_frame_fn fn, void *ctx);
 
 /* Ring counters. packets = frames the kernel received for this socket (after the capture

@@ -25,7 +25,12 @@
  *   ops->close        frees everything (also after a failed set-up: any step may be missing)
  * Ownership: the input owns what it opened (rings, mapped files, channels, the CSV file); the
  * caller owns the stop flag and must keep it alive until close. Errors: input__open returns 0 or
- * a negative errno after one line on stderr; later failures are counted in the stats. */
+ * a negative errno after one line on stderr; later failures are counted in the stats (error:
+ * the exit status is 1). A live input whose capture fails (an interface removed) says so in one
+ * line and sets *stop itself, so that the run ends instead of going on without it.
+ * Pipes (the standard input, a named pipe) are read in poll(2), never blocked in read(2): the
+ * stop flag ends them within 0.1 s whatever the writer does, and a quiet writer gets the
+ * packets read so far handed to the workers (pktfeed__flush_pending). */
 #ifndef SVCSENSOR_INPUT_H
 #define SVCSENSOR_INPUT_H
 

@@ -21,8 +21,9 @@ struct input_stats {
 	uint64_t rejected;		/* records refused (flow CSV: bad rows) */
 	uint64_t files_ok, files_failed;
 	uint64_t captured, drops, freezes; /* live: the kernel's counters (afpacket.h) */
+	uint64_t link_downs;		   /* live: times the link went down (afpacket.h) */
 	bool stopped;			   /* the input ended on *stop, before its end */
-	int error; /* 0, or the negative errno of the first error that ended a file */
+	int error; /* 0, or the negative errno of the first error that ended a file or a ring */
 };
 
 /* The one decode of every packet input: decode the frame (decode.h) into *pv and count it in

@@ -103,6 +103,11 @@ static inline void pktfeed__dispatch(struct pktfeed *f, const struct pkt_view *p
 /* Reader thread: a worker that got nothing for a second of packet time still gets a batch, so
  * its flows expire in step with the capture. Call every thousand packets or so. */
 void pktfeed__flush_idle(struct pktfeed *f, uint64_t clock);
+/* Reader thread, when its input waits (a quiet pipe): every worker that has packets pending,
+ * or has not had this clock yet, gets its batch now, so that its flows are accounted, expire
+ * at the clock and reach the queue (the worker flushes after each batch) while the input is
+ * idle. */
+void pktfeed__flush_pending(struct pktfeed *f, uint64_t clock);
 /* Reader thread, last: every worker gets a last batch (with what is pending). */
 void pktfeed__end(struct pktfeed *f, uint64_t clock);
 

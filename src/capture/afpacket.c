@@ -29,6 +29,13 @@
 
 #include "svcsensor/common.h"
 #include "svcsensor/fanout_ebpf.h"
+#include "svcsensor/monotime.h"
+
+/* After the socket said ENETDOWN: how long before it is told as a link down (a removed
+ * interface first goes down, and is unbound from the socket a moment later), and how often
+ * the binding is looked at from then on. */
+#define DOWN_GRACE_MS 500
+#define BOUND_CHECK_MS 250
 
 struct afpacket {
 	int fd;
@@ -36,6 +43,14 @@ struct afpacket {
 	size_t ring_len;
 	unsigned block_size, block_count;
 	unsigned cur; /* next block to read */
+	int ifindex;  /* the interface bound to */
+	/* The link went down (ENETDOWN) since the socket was opened: from then on the binding is
+	 * watched, since the kernel reports no second error when the interface is removed. */
+	bool watch;
+	bool gone;		/* the interface was removed: -ENODEV from then on */
+	bool down_told;		/* -ENETDOWN was returned for the last link down */
+	uint64_t down_ms;	/* monotonic time of the last link down */
+	uint64_t next_check_ms; /* next look at the binding */
 	char ifname[IFNAMSIZ];
 };
 
@@ -314,6 +329,7 @@ int afpacket__open(const struct afpacket_opts *o, unsigned index, struct afpacke
 	if (err)
 		goto cleanup;
 
+	a->ifindex = ifindex;
 	memset(&sll, 0, sizeof(sll));
 	sll.sll_family = AF_PACKET;
 	sll.sll_protocol = htons(ETH_P_ALL);
@@ -464,13 +480,43 @@ static int socket_error(const struct afpacket *a)
 
 	if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
 		return -errno;
-	if (soerr == 0)
-		return 0;
-	if (soerr == ENETDOWN)
-		svc_err("%s: interface went down; capture resumes when it is up again", a->ifname);
-	else
-		svc_err("%s: capture socket error: %s", a->ifname, strerror(soerr));
 	return -soerr;
+}
+
+/* Whether the socket is still bound to its interface. The kernel unbinds a packet socket
+ * (its address then names interface -1) when the interface is removed or moved to another
+ * network namespace; a link down leaves it bound, and it captures again once the link is up. */
+static bool still_bound(const struct afpacket *a)
+{
+	struct sockaddr_ll sll;
+	socklen_t len = sizeof(sll);
+
+	memset(&sll, 0, sizeof(sll));
+	if (getsockname(a->fd, (struct sockaddr *)&sll, &len) < 0)
+		return true; /* cannot tell: keep capturing */
+	return sll.sll_ifindex == a->ifindex;
+}
+
+/* After a link down: -ENODEV once the interface is gone, -ENETDOWN once per link down that
+ * lasted DOWN_GRACE_MS with the interface still there, else 0. */
+static int link_watch(struct afpacket *a)
+{
+	uint64_t now = monotime__ms();
+
+	if (a->gone)
+		return -ENODEV;
+	if (now < a->next_check_ms)
+		return 0;
+	a->next_check_ms = now + BOUND_CHECK_MS;
+	if (!still_bound(a)) {
+		a->gone = true;
+		return -ENODEV;
+	}
+	if (!a->down_told && now - a->down_ms >= DOWN_GRACE_MS) {
+		a->down_told = true;
+		return -ENETDOWN;
+	}
+	return 0;
 }
 
 int afpacket__poll(struct afpacket *a, int timeout_ms, afpacket_frame_fn fn, void *ctx)
@@ -478,6 +524,11 @@ int afpacket__poll(struct afpacket *a, int timeout_ms, afpacket_frame_fn fn, voi
 	unsigned frames = 0, b;
 
 	if (!block_ready(block_at(a, a->cur))) {
+		if (SVC_UNLIKELY(a->watch)) {
+			int err = link_watch(a);
+			if (err)
+				return err;
+		}
 		struct pollfd pfd = {.fd = a->fd, .events = POLLIN | POLLERR};
 		int r = poll(&pfd, 1, timeout_ms);
 
@@ -485,8 +536,15 @@ int afpacket__poll(struct afpacket *a, int timeout_ms, afpacket_frame_fn fn, voi
 			return errno == EINTR ? 0 : -errno;
 		if (SVC_UNLIKELY(pfd.revents & POLLERR)) {
 			int err = socket_error(a);
-			if (err)
+			if (err && err != -ENETDOWN)
 				return err;
+			if (err) {
+				/* Told later by link_watch: a removal starts the same way. */
+				a->watch = true;
+				a->down_told = false;
+				a->down_ms = monotime__ms();
+				a->next_check_ms = a->down_ms;
+			}
 		}
 	}
 	for (b = 0; b < a->block_count; b++) {

@@ -3,6 +3,8 @@
 #include "svcsensor/pcapfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,13 +41,103 @@ static const char *input_name(const char *path)
 	return strcmp(path, "-") == 0 ? "standard input" : path;
 }
 
-/* Open a capture for reading. *iobuf (NULL or a buffer) must be freed after pcap_close. */
-static int open_capture(const char *arg, const char *filter, pcap_t **out, char **iobuf)
+/* A capture read from a pipe: the standard input or a named pipe. Its FILE reads through
+ * stream_read, which waits in poll(2) and never in read(2): a writer that goes quiet (or never
+ * closes) neither holds the stop flag off nor keeps the packets read so far from the workers.
+ * Regular files keep a plain FILE (no poll per read). */
+struct stream {
+	int fd;
+	bool own_fd;	       /* a named pipe opened here (the standard input is not ours) */
+	struct pcap_input *r;  /* its stop flag and packet channels */
+	const uint64_t *clock; /* the reader's packet clock */
+	bool stopped;	       /* the read ended on the stop flag */
+};
+
+/* How long a read waits for the pipe before it looks at the stop flag again. */
+#define STREAM_WAIT_MS 100
+
+/* The writer is quiet: every packet read so far goes to its worker now, and every worker
+ * gets the packet clock (a closed flow in its linger ends there), so the flows that finished
+ * reach the outputs while the pipe waits. */
+static void stream_idle(struct stream *s)
+{
+	pktfeed__flush_pending(&s->r->feed, *s->clock);
+}
+
+static ssize_t stream_read(void *cookie, char *buf, size_t size)
+{
+	struct stream *s = cookie;
+	bool idle = false;
+	for (;;) {
+		if (atomic_load_explicit(s->r->stop, memory_order_relaxed)) {
+			s->stopped = true;
+			return 0; /* an end of file: libpcap ends at the record boundary */
+		}
+		struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+		int n = poll(&pfd, 1, STREAM_WAIT_MS);
+		if (n < 0 && errno != EINTR)
+			return -1;
+		if (n == 0 && !idle) {
+			/* The writer is quiet: what was read so far goes to the workers now. */
+			stream_idle(s);
+			idle = true;
+		}
+		if (n <= 0)
+			continue;
+		ssize_t got = read(s->fd, buf, size);
+		if (got >= 0)
+			return got;
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+	}
+}
+
+static int stream_close(void *cookie)
+{
+	struct stream *s = cookie;
+	if (s->own_fd)
+		close(s->fd);
+	s->own_fd = false;
+	return 0;
+}
+
+/* The FILE of one capture: a plain one for a regular file (and for the check, s NULL), a
+ * polled one (s) for the standard input or a named pipe that is not a regular file. A named
+ * pipe is opened without waiting for its writer (the poll waits, and sees the stop flag).
+ * NULL with errno set when it cannot be opened. */
+static FILE *open_stream(const char *arg, struct stream *s)
+{
+	bool is_stdin = strcmp(arg, "-") == 0;
+	struct stat st;
+	if (!s)
+		return is_stdin ? stdin : fopen(arg, "rb");
+	if (is_stdin ? fstat(STDIN_FILENO, &st) != 0 || S_ISREG(st.st_mode)
+		     : stat(arg, &st) != 0 || !S_ISFIFO(st.st_mode))
+		return is_stdin ? stdin : fopen(arg, "rb");
+	s->fd = is_stdin ? STDIN_FILENO : open(arg, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (s->fd < 0)
+		return NULL;
+	s->own_fd = !is_stdin;
+	cookie_io_functions_t io = {.read = stream_read, .close = stream_close};
+	FILE *f = fopencookie(s, "rb", io);
+	if (!f) {
+		int e = errno;
+		stream_close(s);
+		errno = e;
+	}
+	return f;
+}
+
+/* Open a capture for reading (s: see open_stream). *iobuf (NULL or a buffer) must be freed
+ * after pcap_close. -ECANCELED without a message when a pipe's read ended on the stop flag
+ * before its header was read. */
+static int open_capture(const char *arg, const char *filter, pcap_t **out, char **iobuf,
+			struct stream *s)
 {
 	char errbuf[PCAP_ERRBUF_SIZE] = "";
 	pcap_t *p = NULL;
 	const char *path = input_name(arg);
-	FILE *f = strcmp(arg, "-") == 0 ? stdin : fopen(path, "rb");
+	FILE *f = open_stream(arg, s);
 
 	*iobuf = NULL;
 	if (f) {
@@ -57,6 +149,11 @@ static int open_capture(const char *arg, const char *filter, pcap_t **out, char 
 			fclose(f);
 	} else {
 		snprintf(errbuf, sizeof(errbuf), "%s", strerror(errno));
+	}
+	if (!p && s && s->stopped) {
+		free(*iobuf);
+		*iobuf = NULL;
+		return -ECANCELED;
 	}
 	if (!p) {
 		free(*iobuf);
@@ -114,7 +211,7 @@ int pcapfile__check(const char *const *files, unsigned n, const char *bpf_filter
 		struct stat st;
 		if (stat(files[i], &st) == 0 && S_ISFIFO(st.st_mode))
 			continue;
-		int e = open_capture(files[i], bpf_filter, &p, &iobuf);
+		int e = open_capture(files[i], bpf_filter, &p, &iobuf, NULL);
 		if (e)
 			rc = rc ? rc : e;
 		else
@@ -133,26 +230,26 @@ static void progress(const struct pcap_input *r, pcap_t *p, const char *path, lo
 		       r->st.packets);
 }
 
+/* Size of a regular file (the progress line's percentage), -1 for anything else: a named
+ * pipe must not be opened again (that would wait for a writer). */
 static long file_size(const char *path)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : NULL;
-	if (!f)
+	struct stat st;
+	if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return -1;
-	long s = -1;
-	if (fseek(f, 0, SEEK_END) == 0)
-		s = ftell(f);
-	fclose(f);
-	return s;
+	return (long)st.st_size;
 }
 
 /* The end of one file's read: the progress line cleared, a broken record reported (file,
  * record number, libpcap's reason; what was read before it is kept). 0 or -EIO. */
-static int read_end(const struct pcap_input *r, pcap_t *p, const char *path, int nx,
-		    uint64_t record)
+static int read_end(struct pcap_input *r, pcap_t *p, const char *path, int nx, uint64_t record,
+		    bool stopped)
 {
 	if (r->progress)
 		progress__clear();
-	if (nx != PCAP_ERROR)
+	if (stopped)
+		r->st.stopped = true; /* a record cut by the stop is no error */
+	if (nx != PCAP_ERROR || stopped)
 		return 0;
 	/* libpcap: "truncated dump file; tried to read N captured bytes, only got M" */
 	svc_err("%s: record %llu: %s (%llu records read before it are kept)", path,
@@ -165,7 +262,8 @@ static int read_file(struct pcap_input *r, const char *path, uint64_t *clock)
 {
 	pcap_t *p;
 	char *iobuf;
-	int rc = open_capture(path, r->bpf_filter, &p, &iobuf);
+	struct stream s = {.fd = -1, .r = r, .clock = clock};
+	int rc = open_capture(path, r->bpf_filter, &p, &iobuf, &s);
 	if (rc) {
 		free(iobuf);
 		return rc;
@@ -198,7 +296,7 @@ static int read_file(struct pcap_input *r, const char *path, uint64_t *clock)
 			}
 		}
 	}
-	rc = read_end(r, p, path, nx, record);
+	rc = read_end(r, p, path, nx, record, s.stopped);
 	pcap_close(p);
 	free(iobuf);
 	return rc;
@@ -215,6 +313,10 @@ static void *reader_run(void *arg)
 			break;
 		}
 		int rc = read_file(r, r->files[i], &clock);
+		if (rc == -ECANCELED) {
+			r->st.stopped = true; /* stopped while waiting for a pipe's header */
+			break;
+		}
 		if (rc) {
 			r->st.files_failed++;
 			if (!r->st.error)

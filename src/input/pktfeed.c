@@ -121,6 +121,15 @@ void pktfeed__flush_idle(struct pktfeed *f, uint64_t clock)
 			send_batch(&f->chans[w], &f->out[w], clock, false);
 }
 
+void pktfeed__flush_pending(struct pktfeed *f, uint64_t clock)
+{
+	for (unsigned w = 0; w < f->n_workers; w++) {
+		const struct pktfeed_out *o = &f->out[w];
+		if ((o->cur && o->cur->count) || clock != o->last_send_clock)
+			send_batch(&f->chans[w], &f->out[w], clock, false);
+	}
+}
+
 void pktfeed__end(struct pktfeed *f, uint64_t clock)
 {
 	for (unsigned w = 0; w < f->n_workers; w++)

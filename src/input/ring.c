@@ -20,7 +20,8 @@ struct ring_share {
 	_Alignas(64) struct afpacket *ring;
 	struct worker *w;
 	struct input_stats st;
-	int error; /* the poll error that ended the share, or 0 */
+	int error;	     /* the poll error that ended the share, or 0 */
+	uint64_t link_downs; /* link downs this ring saw (every ring sees each) */
 };
 
 struct ring_input {
@@ -30,6 +31,8 @@ struct ring_input {
 	unsigned n;
 	atomic_bool *stop;
 	struct afpacket_stats total; /* the kernel's counters so far (they reset on read) */
+	atomic_bool down_told;	     /* a link down was told (once per run, by any ring) */
+	atomic_bool failed;	     /* a ring ended on an error (told once, by the first) */
 };
 
 /* One frame, in the ring's block (which goes back to the kernel after the callback: the flow
@@ -50,6 +53,21 @@ static uint64_t wall_us(void)
 	return (uint64_t)ts.tv_sec * SVC_US_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* A ring ended on an error: one line for the whole group (every ring of the interface sees
+ * its removal), and the run stops: a capture that lost a ring would go on missing its share
+ * of the flows without a word. */
+static void ring_failed(struct ring_input *r, int err)
+{
+	if (!atomic_exchange(&r->failed, true)) {
+		if (err == -ENODEV)
+			svc_err("%s: capture stopped: the interface was removed: %s", r->ao.ifname,
+				strerror(-err));
+		else
+			svc_err("%s: capture stopped: %s", r->ao.ifname, strerror(-err));
+	}
+	atomic_store(r->stop, true);
+}
+
 static void ring_run(struct input *in, struct worker *w)
 {
 	struct ring_input *r = (struct ring_input *)in;
@@ -57,8 +75,17 @@ static void ring_run(struct input *in, struct worker *w)
 	sh->w = w;
 	while (!atomic_load_explicit(r->stop, memory_order_relaxed)) {
 		int n = afpacket__poll(sh->ring, 100, on_frame, sh);
-		if (n < 0 && n != -ENETDOWN) {
+		if (n == -ENETDOWN) {
+			/* The link goes down and up (a cable, a restart): counted, told once. */
+			sh->link_downs++;
+			if (!atomic_exchange(&r->down_told, true))
+				svc_warn(
+				    "%s: the link went down; capture resumes when it is up again "
+				    "(link downs are counted in the exit summary)",
+				    r->ao.ifname);
+		} else if (n < 0) {
 			sh->error = n;
+			ring_failed(r, n);
 			break;
 		}
 		/* Idle links still age flows out: the ring's clock is the wall clock. */
@@ -87,6 +114,10 @@ static void ring_stats(struct input *in, struct input_stats *st)
 		st->bytes += s->bytes;
 		for (unsigned d = 0; d < DECODE__COUNT; d++)
 			st->decode[d] += s->decode[d];
+		if (!st->error)
+			st->error = r->shares[i].error;
+		if (r->shares[i].link_downs > st->link_downs)
+			st->link_downs = r->shares[i].link_downs;
 	}
 	ring_live_stats(in, st);
 }
@@ -97,6 +128,12 @@ static void ring_summary(struct input *in, const struct input_stats *st)
 	fprintf(stderr, "%s: ring: packets %llu, drops %llu, freezes %llu (fanout %s)\n", SVC_PROG,
 		(unsigned long long)st->captured, (unsigned long long)st->drops,
 		(unsigned long long)st->freezes, r->ao.fanout ? r->ao.fanout : "none");
+	if (st->link_downs)
+		svc_warn(
+		    "%s: the link went down %llu time%s: frames sent while it was down were not "
+		    "captured",
+		    r->ao.ifname, (unsigned long long)st->link_downs,
+		    st->link_downs == 1 ? "" : "s");
 	if (st->drops)
 		svc_warn("the rings dropped %llu packets: see README, Live capture (ring size, "
 			 "threads)",
