@@ -12,6 +12,8 @@
  *       closes: the run ends normally (exit 0), map saved, summary on stderr
  *   kill9_during_map_saves                   kill -9 at 20 moments of a learning run that saves
  *       its map every second: the map file is always absent or a whole map
+ *   console_lines_lost_are_counted           stdout on /dev/full: exit 1, the console's figure
+ *       = the flows judged
  *
  * Inputs are the shipped captures; a slow feed goes through a FIFO on the child's stdin (-r -),
  * so the test decides when the run sees its packets. */
@@ -467,7 +469,7 @@ Test(losses, kill9_during_map_saves)
 	char *big = big_map(BIG_SOURCES, &big_len);
 	char *map = e2e_path(tdir, "m.json"), *cfg = e2e_path(tdir, "save-often.json");
 	char *fifo = e2e_path(tdir, "in.fifo");
-	unsigned saved_new = 0, absent = 0;
+	unsigned saved_new = 0, absent = 0, mid_save = 0;
 
 	cr_assert_not_null(cap);
 	cr_assert_eq(e2e_write(cfg, "{\"learn_save_interval\": 1}\n"), 0);
@@ -517,6 +519,13 @@ Test(losses, kill9_during_map_saves)
 		cr_assert_eq(e2e_wait(pid, RUN_TIMEOUT_MS, &p), 0);
 		cr_assert_eq(p.signal, SIGKILL, "run %u ended before the kill: %s", run,
 			     e2e_proc_str(&p));
+		/* A save's temporary file left behind: this kill landed in the middle of one. */
+		char *tmp;
+		while ((tmp = find_prefixed(tdir, ".m.json.tmp."))) {
+			mid_save++;
+			unlink(tmp);
+			free(tmp);
+		}
 
 		if (stat(map, &after) != 0) {
 			cr_assert_eq(errno, ENOENT);
@@ -536,12 +545,42 @@ Test(losses, kill9_during_map_saves)
 		}
 		e2e_argv_free(&a);
 	}
-	cr_log_info("kill -9 x %d: a save had completed in %u runs, no map yet in %u", RUNS,
-		    saved_new, absent);
+	cr_log_info("kill -9 x %d: in the middle of a save %u times; a save had completed in %u "
+		    "runs, no map yet in %u",
+		    RUNS, mid_save, saved_new, absent);
 	free(cap_path);
 	free(cap);
 	free(big);
 	free(map);
 	free(cfg);
 	free(fifo);
+}
+
+/* Standard output on a device that takes nothing (/dev/full: ENOSPC): every console line is
+ * lost, and the summary's figure is the flows printed (print all: every flow judged). */
+Test(losses, console_lines_lost_are_counted)
+{
+	char *cap = e2e_abspath("pcaps/anomalies.pcap"), *out = e2e_path(tdir, "run.err");
+	struct e2e_argv a;
+	struct e2e_proc p;
+	unsigned long long judged = 0;
+
+	argv_start(&a);
+	e2e_argv_addf(&a, "--read=%s", cap);
+	e2e_argv_addf(&a, "--map=%s/no-map.json", tdir);
+	e2e_argv_add(&a, "--log=");
+	e2e_argv_add(&a, "--report=");
+	e2e_argv_add(&a, "-q");
+	cr_assert_eq(e2e_run(argv_of(&a), tdir, "/dev/full", out, RUN_TIMEOUT_MS, &p), 0);
+	char *err = e2e_slurp(out, NULL);
+	cr_assert_eq(p.status, 1, "%s\n%s", e2e_proc_str(&p), err);
+	const char *s = strstr(err, "flows judged ");
+	cr_assert(s && sscanf(s, "flows judged %llu", &judged) == 1 && judged > 0, "%s", err);
+	cr_assert_eq(lost_figure(err, "console"), (long long)judged, "%s", err);
+	cr_assert_eq(e2e_count_lines_with(err, "No space left on device"), 2,
+		     "the console's one error line and the summary's reason:\n%s", err);
+	free(err);
+	e2e_argv_free(&a);
+	free(cap);
+	free(out);
 }
