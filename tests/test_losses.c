@@ -14,6 +14,7 @@
  *       its map every second: the map file is always absent or a whole map
  *   console_lines_lost_are_counted           stdout on /dev/full: exit 1, the console's figure
  *       = the flows judged
+ * and, in process, the detector's loss figures (detector__losses) against output_lost.
  *
  * Inputs are the shipped captures; a slow feed goes through a FIFO on the child's stdin (-r -),
  * so the test decides when the run sees its packets. */
@@ -35,6 +36,9 @@
 
 #include "e2e_util.h"
 #include "test_util.h"
+#include "svcsensor/config.h"
+#include "svcsensor/detector.h"
+#include "svcsensor/flow.h"
 #include "svcsensor/map_file.h"
 #include "svcsensor/service_map.h"
 
@@ -583,4 +587,110 @@ Test(losses, console_lines_lost_are_counted)
 	e2e_argv_free(&a);
 	free(cap);
 	free(out);
+}
+
+/* ---- in process: the detector's loss figures and output_lost agree ---- */
+
+/* n flows 10.42.0.130 -> 192.0.2.1 judged against no map (each an anomaly). */
+static struct detector *judge_n(struct svc_config *cfg, FILE *console, unsigned n)
+{
+	struct detector *d = detector__new(cfg, false, console);
+
+	cr_assert_not_null(d);
+	for (unsigned i = 0; i < n; i++) {
+		struct flow_record *r = flow_record__new();
+		cr_assert_not_null(r);
+		r->key.ipver = 4;
+		r->key.proto = 6;
+		r->key.sport = (uint16_t)(40000 + i);
+		r->key.dport = 443;
+		memcpy(r->key.src, (uint8_t[]){10, 42, 0, 130}, 4);
+		memcpy(r->key.dst, (uint8_t[]){192, 0, 2, 1}, 4);
+		r->first_us = 1700000000000000ULL;
+		r->last_us = r->first_us + 1000;
+		snprintf(r->app_name, sizeof(r->app_name), "TLS");
+		cr_assert_neq(detector__flow(d, r), VERDICT_NONE);
+		flow_record__free(r);
+	}
+	return d;
+}
+
+static const struct detector_loss *figure(const struct detector_loss *l, unsigned n,
+					  const char *source, bool benign)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(l[i].source, source) == 0 && l[i].benign == benign)
+			return &l[i];
+	return NULL;
+}
+
+static void loss_config(struct svc_config *cfg, const char *log)
+{
+	char *map = e2e_path(tdir, "no-map.json");
+
+	cr_assert_eq(config__defaults(cfg), 0);
+	cr_assert_eq(config__set_str(&cfg->map_file, map), 0);
+	cr_assert_eq(config__set_str(&cfg->log_file, log), 0);
+	cr_assert_eq(config__set_str(&cfg->report_file, ""), 0);
+	cfg->print = PRINT_ALL;
+	free(map);
+}
+
+/* Console and anomaly log both on /dev/full: each figure counts every line, with ENOSPC, and
+ * output_lost is their sum. */
+Test(losses, detector_figures_add_up_to_output_lost)
+{
+	enum { N = 50 };
+	struct svc_config cfg;
+	struct detector_loss l[DETECTOR_LOSSES_MAX];
+	FILE *full = fopen("/dev/full", "w");
+
+	cr_assert_not_null(full);
+	loss_config(&cfg, "/dev/full");
+	struct detector *d = judge_n(&cfg, full, N);
+	detector__finish(d); /* the lines were lost at its last flush: counted, not an error */
+	unsigned n = detector__losses(d, l, DETECTOR_LOSSES_MAX);
+	const struct detector_loss *con = figure(l, n, "console", false);
+	const struct detector_loss *log = figure(l, n, "anomaly_log", false);
+	cr_assert(con && log, "%u figures", n);
+	cr_assert_eq(con->count, N);
+	cr_assert_str_eq(con->what, "lines");
+	cr_assert_eq(con->err, ENOSPC);
+	cr_assert_eq(log->count, N);
+	cr_assert_eq(detector__stats(d)->output_lost, con->count + log->count);
+	cr_assert_null(figure(l, n, "console", true));
+	detector__free(d);
+	fclose(full);
+	config__free(&cfg);
+}
+
+/* The console's reader went away: its lines are a benign figure, not in output_lost. */
+Test(losses, closed_console_pipe_is_benign)
+{
+	enum { N = 50 };
+	struct svc_config cfg;
+	struct detector_loss l[DETECTOR_LOSSES_MAX];
+	int p[2];
+	char *log = e2e_path(tdir, "a.log");
+
+	cr_assert_eq(pipe(p), 0);
+	close(p[0]); /* the reader is gone before the first line */
+	FILE *out = fdopen(p[1], "w");
+	cr_assert_not_null(out);
+	loss_config(&cfg, log);
+	struct detector *d = judge_n(&cfg, out, N);
+	detector__flush(d); /* the console's write meets EPIPE */
+	cr_assert_eq(detector__finish(d), 0);
+	unsigned n = detector__losses(d, l, DETECTOR_LOSSES_MAX);
+	const struct detector_loss *gone = figure(l, n, "console", true);
+	cr_assert_not_null(gone);
+	cr_assert_eq(gone->count, N);
+	cr_assert_eq(gone->err, EPIPE);
+	cr_assert_eq(figure(l, n, "console", false)->count, 0);
+	cr_assert_eq(detector__stats(d)->output_lost, 0);
+	cr_assert_eq(file_lines(log), N); /* the other outputs go on */
+	detector__free(d);
+	fclose(out);
+	config__free(&cfg);
+	free(log);
 }
