@@ -74,8 +74,8 @@ static void format_losses(char *line, size_t size, const struct detector_loss *l
 				first ? "" : ",", l[i].source, l[i].what, l[i].count);
 		first = false;
 		if (l[i].count && l[i].err && off >= 0 && (size_t)off < size)
-			off += snprintf(line + off, size - (size_t)off, " (%s)",
-					strerror(l[i].err));
+			off +=
+			    snprintf(line + off, size - (size_t)off, " (%s)", strerror(l[i].err));
 	}
 }
 

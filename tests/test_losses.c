@@ -260,8 +260,7 @@ static bool wait_for_text(const char *path, const char *needle)
 }
 
 /* Write [from, to) of data to fd, chunk bytes at a time, pausing pause_us between chunks. */
-static void feed(int fd, const char *data, size_t from, size_t to, size_t chunk,
-		 unsigned pause_us)
+static void feed(int fd, const char *data, size_t from, size_t to, size_t chunk, unsigned pause_us)
 {
 	while (from < to) {
 		size_t n = to - from < chunk ? to - from : chunk;
@@ -335,11 +334,12 @@ static void final_save_fails(bool disk_full)
 	char *fb = find_prefixed(disk_full ? tmpdir : mapdir, "m.json.unsaved-");
 	cr_assert_not_null(fb, "no fallback map:\n%s", err);
 	cr_assert_eq(e2e_count_lines_with(err, fb), 1, "no line names %s:\n%s", fb, err);
-	cr_assert_eq(e2e_count_lines_with(err, disk_full ? "No space left on device"
-							 : "Is a directory"),
-		     disk_full ? 3 : 2, "the reason, in each failed save's line and the "
-					"fallback's:\n%s",
-		     err);
+	cr_assert_eq(
+	    e2e_count_lines_with(err, disk_full ? "No space left on device" : "Is a directory"),
+	    disk_full ? 3 : 2,
+	    "the reason, in each failed save's line and the "
+	    "fallback's:\n%s",
+	    err);
 	char *text = e2e_slurp(fb, &fb_len);
 	cr_assert(fb_len == ref_len && memcmp(text, ref, ref_len) == 0,
 		  "the fallback %s is not the map a normal run learns (%zu vs %zu bytes)", fb,
@@ -508,7 +508,8 @@ Test(losses, kill9_during_map_saves)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (;;) {
 			clock_gettime(CLOCK_MONOTONIC, &t);
-			if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 >=
+			if ((double)(t.tv_sec - t0.tv_sec) +
+				(double)(t.tv_nsec - t0.tv_nsec) / 1e9 >=
 			    kill_at)
 				break;
 			if (off < cap_len) {

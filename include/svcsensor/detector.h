@@ -27,7 +27,7 @@
 struct detector_stats {
 	uint64_t flows; /* flows judged (or learned) */
 	uint64_t per_verdict[VERDICT__COUNT];
-	uint64_t allowed;     /* anomalies silenced by allow rules (counted NONE) */
+	uint64_t allowed; /* anomalies silenced by allow rules (counted NONE) */
 	/* What the sinks failed to write so far: the sum of their loss figures that are not
 	 * benign (sink.h), each in its own unit (lines, rows, ...). Updated after each pass. */
 	uint64_t output_lost;

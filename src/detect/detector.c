@@ -171,9 +171,11 @@ static void add_loss(void *ctx, const char *sink, const struct sink_loss *f)
 	struct detector *d = ctx;
 
 	if (d->n_losses < DETECTOR_LOSSES_MAX)
-		d->losses[d->n_losses++] = (struct detector_loss){
-		    .source = sink, .what = f->what, .count = f->count, .err = f->err,
-		    .benign = f->benign};
+		d->losses[d->n_losses++] = (struct detector_loss){.source = sink,
+								  .what = f->what,
+								  .count = f->count,
+								  .err = f->err,
+								  .benign = f->benign};
 }
 
 /* Take the sinks' figures for the stats line and the summary (detector thread). */
@@ -222,7 +224,7 @@ int detector__finish(struct detector *d)
 	int err, e;
 
 	detector__flush(d);
-	refresh_losses(d); /* after the last write, while the sinks still exist */
+	refresh_losses(d);		     /* after the last write, while the sinks still exist */
 	err = sinks__close(&d->sinks, true); /* final report, last log lines */
 	e = map_holder__finish(d->map);	     /* learn mode: the final save, after any running one */
 	err = err ? err : e;

@@ -249,7 +249,7 @@ static void con_tick(void *self, uint64_t now_s)
 
 static int con_close(void *self, bool final)
 {
-	(void)final; /* lines already printed are flushed either way */
+	(void) final; /* lines already printed are flushed either way */
 	console__free(self);
 	return 0;
 }
