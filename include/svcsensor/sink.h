@@ -76,7 +76,10 @@ struct sink_ops {
 	 * when losses is NULL: one figure "records". */
 	uint64_t (*lost)(const void *self);
 	/* Every loss figure of this sink so far, each through one call of cb (zeros included:
-	 * the summary shows which outputs were whole). NULL = the lost op's one figure. */
+	 * the summary shows which outputs were whole). NULL = the lost op's one figure. Read
+	 * after each tick and, at the end, after the last flush and before close: what close
+	 * itself fails to write is not in the figures (only in close's return value), so a sink
+	 * writes everything it holds in flush. */
 	void (*losses)(const void *self, sink_loss_fn cb, void *ctx);
 };
 
