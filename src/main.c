@@ -1,10 +1,13 @@
 /* main.c - svcsensor's life cycle: block the signals, read the settings (defaults, config file,
  * flags: src/options.c), then run one mode: print the last report (-a), learn from a flow CSV
  * (--flows-in) or run the pipeline over captures or an interface. */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "svcsensor/common.h"
 #include "svcsensor/config.h"
@@ -27,6 +30,18 @@ static void block_signals(void)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* A reader that closes our standard output (`svcsensor ... | head -1`) must not kill the
+	 * run before it saves the map and the report: a write to it fails with EPIPE instead,
+	 * which the console sink turns into one line (src/sink/console.c). Set before any thread
+	 * starts; the disposition is the process's. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The reader of standard output went away (a pipe or socket whose other end is closed). */
+static bool stdout_reader_gone(void)
+{
+	struct pollfd p = {.fd = STDOUT_FILENO, .events = POLLOUT};
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
 /* --learn --flows-in FILE: learn the map from a flow CSV instead of packets. */
@@ -57,8 +72,11 @@ static int run_mode(struct svc_options *o)
 {
 	const struct svc_run *r = &o->run;
 
+	/* `svcsensor -a | head` is a normal use: a reader that went away is no failure. */
 	if (r->show_report)
-		return report__print_saved(o->cfg.report_file, stdout) == 0 ? 0 : 1;
+		return report__print_saved(o->cfg.report_file, stdout) == 0 || stdout_reader_gone()
+			   ? 0
+			   : 1;
 	if (config__validate(&o->cfg) != 0)
 		return 2;
 	if (r->flows_in)

@@ -37,19 +37,81 @@ struct run {
 	sigset_t sigs;
 };
 
+/* Every loss figure of the run: the detector's (sinks, learned map) and, for a packet input,
+ * the flow tables' records lost to out of memory. Returns how many are in out
+ * (DETECTOR_LOSSES_MAX); *total = the sum of those that are not benign. */
+static unsigned collect_losses(struct run *r, struct detector_loss *out, uint64_t *total)
+{
+	unsigned n = detector__losses(r->cons.det, out, DETECTOR_LOSSES_MAX - 1);
+
+	if (!r->in->ops->records) {
+		uint64_t lost = 0;
+		for (unsigned w = 0; w < r->started; w++)
+			lost += worker__records_lost(&r->ws[w]);
+		out[n++] = (struct detector_loss){.source = "flow_table",
+						  .what = "records",
+						  .count = lost,
+						  .err = lost ? ENOMEM : 0};
+	}
+	*total = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (!out[i].benign)
+			*total += out[i].count;
+	return n;
+}
+
+/* "lost 0", or "lost: anomaly_log lines 12 (No space left on device), flow_csv rows 0, ..."
+ * naming every figure that is not benign (zeros too: which outputs are whole). */
+static void format_losses(char *line, size_t size, const struct detector_loss *l, unsigned n,
+			  uint64_t total)
+{
+	int off = snprintf(line, size, total ? "lost:" : "lost 0");
+	bool first = true;
+
+	for (unsigned i = 0; total && i < n && off >= 0 && (size_t)off < size; i++) {
+		if (l[i].benign)
+			continue;
+		off += snprintf(line + off, size - (size_t)off, "%s %s %s %" PRIu64,
+				first ? "" : ",", l[i].source, l[i].what, l[i].count);
+		first = false;
+		if (l[i].count && l[i].err && off >= 0 && (size_t)off < size)
+			off +=
+			    snprintf(line + off, size - (size_t)off, " (%s)", strerror(l[i].err));
+	}
+}
+
+/* The exit summary's losses: one "lost:" line when anything was lost, one line per benign
+ * figure (the console's reader went away). Returns the total lost (not benign). */
+static uint64_t print_losses(struct run *r)
+{
+	struct detector_loss l[DETECTOR_LOSSES_MAX];
+	uint64_t total;
+	unsigned n = collect_losses(r, l, &total);
+	char line[1024];
+
+	if (total) {
+		format_losses(line, sizeof(line), l, n, total);
+		fprintf(stderr, "%s: %s\n", SVC_PROG, line);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (l[i].benign && l[i].count)
+			fprintf(stderr, "%s: %s: %s %" PRIu64 " (not counted as lost)\n", SVC_PROG,
+				l[i].source, l[i].what, l[i].count);
+	return total;
+}
+
 /* The exit summary of a packet input: decode results, how flows ended, what the detector did. */
 static void print_summary(const struct input_stats *st, struct worker *ws, unsigned n,
 			  const struct detector_stats *ds, bool learn)
 {
 	const uint64_t *dec = st->decode;
-	uint64_t ended[FLOW_END__COUNT] = {0}, lost = 0, total_ended = 0;
+	uint64_t ended[FLOW_END__COUNT] = {0}, total_ended = 0;
 	for (unsigned w = 0; w < n; w++) {
 		const struct flow_table_stats *s = worker__stats(&ws[w]);
 		for (unsigned e = 0; e < FLOW_END__COUNT; e++) {
 			ended[e] += s->flows_ended[e];
 			total_ended += s->flows_ended[e];
 		}
-		lost += s->records_lost;
 	}
 	uint64_t pkts = 0;
 	for (unsigned i = 0; i < DECODE__COUNT; i++)
@@ -71,9 +133,6 @@ static void print_summary(const struct input_stats *st, struct worker *ws, unsig
 	if (off < (int)sizeof(line))
 		snprintf(line + off, sizeof(line) - (size_t)off, ")");
 	fprintf(stderr, "%s: %s\n", SVC_PROG, line);
-	if (lost)
-		fprintf(stderr, "%s: flow records lost (out of memory): %" PRIu64 "\n", SVC_PROG,
-			lost);
 
 	if (learn) {
 		fprintf(stderr, "%s: flows learned %" PRIu64 " (flows ended %" PRIu64 ")\n",
@@ -185,19 +244,25 @@ static int start(struct run *r)
 	return 0;
 }
 
-/* Live: the capture's counters every stats_interval. */
+/* Live: the capture's counters every stats_interval, and what was lost so far. */
 static void stats_line(struct run *r, struct input_stats *prev)
 {
 	struct input_stats st = {0};
+	struct detector_loss l[DETECTOR_LOSSES_MAX];
+	uint64_t total;
+	unsigned n = collect_losses(r, l, &total);
+	char lost[768];
+
+	format_losses(lost, sizeof(lost), l, n, total);
 	r->in->ops->live_stats(r->in, &st);
-	fprintf(
-	    stderr,
-	    "%s: stats: packets %llu (+%llu), drops %llu (+%llu), flows ended %llu, queue %llu\n",
-	    SVC_PROG, (unsigned long long)st.captured,
-	    (unsigned long long)(st.captured - prev->captured), (unsigned long long)st.drops,
-	    (unsigned long long)(st.drops - prev->drops),
-	    (unsigned long long)atomic_load(&r->queue.pushed),
-	    (unsigned long long)flowq__depth(&r->queue));
+	fprintf(stderr,
+		"%s: stats: packets %llu (+%llu), drops %llu (+%llu), flows ended %llu, queue "
+		"%llu, %s\n",
+		SVC_PROG, (unsigned long long)st.captured,
+		(unsigned long long)(st.captured - prev->captured), (unsigned long long)st.drops,
+		(unsigned long long)(st.drops - prev->drops),
+		(unsigned long long)atomic_load(&r->queue.pushed),
+		(unsigned long long)flowq__depth(&r->queue), lost);
 	*prev = st;
 }
 
@@ -252,7 +317,9 @@ static int finish(struct run *r)
 		print_summary(&st, r->ws, r->started, detector__stats(r->cons.det), r->o->learn);
 	if (r->in->ops->summary)
 		r->in->ops->summary(r->in, &st);
-	if (detector__stats(r->cons.det)->output_lost)
+	/* Anything lost (a sink's lines, flow records, observations) makes the status 1; what
+	 * is benign (a closed console pipe) does not. */
+	if (print_losses(r))
 		status = status ? status : 1;
 	return status;
 }

@@ -20,6 +20,7 @@ int worker__init(struct worker *w, unsigned id, const struct svc_config *cfg, st
 	w->input = in;
 	w->queue = q;
 	w->done_count = done_count;
+	atomic_init(&w->records_lost, 0);
 	flowq__batch_init(&w->out);
 	if (in->ops->records)
 		return 0; /* finished flows in: nothing to classify */
@@ -35,6 +36,20 @@ int worker__init(struct worker *w, unsigned id, const struct svc_config *cfg, st
 	};
 	w->table = flow_table__new(&o, emit, w);
 	return w->table ? 0 : -ENOMEM;
+}
+
+/* The table's counters are the worker's own; the stats line reads this copy. A store only when
+ * it changed (almost never): no shared cache line is written per batch. */
+static void publish_lost(struct worker *w)
+{
+	uint64_t lost = flow_table__stats(w->table)->records_lost;
+	if (lost != atomic_load_explicit(&w->records_lost, memory_order_relaxed))
+		atomic_store_explicit(&w->records_lost, lost, memory_order_relaxed);
+}
+
+uint64_t worker__records_lost(struct worker *w)
+{
+	return atomic_load_explicit(&w->records_lost, memory_order_relaxed);
 }
 
 void worker__account(struct worker *w, const struct pkt_view *pv, uint32_t n, uint64_t clock_us)
@@ -53,11 +68,13 @@ void worker__account(struct worker *w, const struct pkt_view *pv, uint32_t n, ui
 		flow_table__packet_hashed(w->table, &pv[i], w->hash[i]);
 	}
 	flow_table__expire(w->table, clock_us);
+	publish_lost(w);
 }
 
 void worker__expire(struct worker *w, uint64_t clock_us)
 {
 	flow_table__expire(w->table, clock_us);
+	publish_lost(w);
 }
 
 void *worker__run(void *arg)
@@ -67,6 +84,7 @@ void *worker__run(void *arg)
 	if (w->table) {
 		flow_table__flush(w->table, FLOW_END_SHUTDOWN);
 		w->stats = *flow_table__stats(w->table);
+		publish_lost(w);
 	}
 	flowq__flush(w->queue, &w->out);
 	atomic_fetch_add(w->done_count, 1);

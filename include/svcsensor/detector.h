@@ -27,10 +27,24 @@
 struct detector_stats {
 	uint64_t flows; /* flows judged (or learned) */
 	uint64_t per_verdict[VERDICT__COUNT];
-	uint64_t allowed;     /* anomalies silenced by allow rules (counted NONE) */
-	uint64_t output_lost; /* records the sinks failed to write (every sink, so far) */
+	uint64_t allowed; /* anomalies silenced by allow rules (counted NONE) */
+	/* What the sinks failed to write so far: the sum of their loss figures that are not
+	 * benign (sink.h), each in its own unit (lines, rows, ...). Updated after each pass. */
+	uint64_t output_lost;
+	uint64_t learn_lost; /* learn mode: observations the map could not take (ENOMEM) */
 	uint64_t map_reloads, map_reload_failures;
 };
+
+/* One loss figure of the run's outputs, named: "anomaly_log" "lines" 12 (ENOSPC). */
+struct detector_loss {
+	const char *source; /* a sink's name, or "service_map" (static strings) */
+	const char *what;   /* the unit, plural */
+	uint64_t count;
+	int err;     /* errno of the last failure, 0 = none known */
+	bool benign; /* shown, but not a loss of the run's data (sink.h) */
+};
+
+#define DETECTOR_LOSSES_MAX 32
 
 struct detector;
 
@@ -62,6 +76,11 @@ void detector__tick(struct detector *d, uint64_t now_s);
  * which reopens the log and hands the map to the loader thread (src/map/holder.c): judging
  * goes on against the map in force while the file is parsed. */
 void detector__request_reload(struct detector *d);
+
+/* The loss figures of every sink (zeros included) and, in learn mode, of the map, as of the
+ * last tick, flush pass or detector__finish: at most max of them into out; returns how many.
+ * Any thread (a copy taken under a lock), while the detector lives. */
+unsigned detector__losses(struct detector *d, struct detector_loss *out, unsigned max);
 
 /* Final outputs: every sink closed (report saved, log flushed), the map saved in learn mode
  * (after any save still running: the file holds everything learned); a reload still running is

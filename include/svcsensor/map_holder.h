@@ -10,7 +10,8 @@
  *     map_holder__save_async hands a save to the background thread (the saver), which walks
  *     the map under rcu_read_lock while learning goes on. A reload never replaces the map
  *     being learned. map_holder__finish saves once more, synchronously, after any running
- *     save: the final file holds everything learned.
+ *     save: the final file holds everything learned (or a fallback file does, when the map
+ *     file cannot be written).
  *
  * The background thread is started at the first job (with every signal blocked: the process's
  * signals stay with the thread that waits for them) and stopped by map_holder__finish or
@@ -67,8 +68,12 @@ void map_holder__wait_idle(struct map_holder *h);
 void map_holder__reloads(struct map_holder *h, uint64_t *done, uint64_t *failed);
 
 /* End of the run: wait for a running job, drop queued ones, stop the background thread; in
- * learn mode save the map synchronously (always, even if nothing was learned). 0 or the
- * save's negative errno. Later reload / save_async calls do nothing. */
+ * learn mode save the map synchronously (always, even if nothing was learned). If that save
+ * fails, nothing learned is lost: the map is written to "MAP.unsaved-YYYYmmddTHHMMSSZ-PID"
+ * beside the map file, else under the same name in $TMPDIR (/tmp when unset), and one line
+ * names the file and the reason (or, if every attempt failed, says the map is lost and why).
+ * 0, or the first save's negative errno (also when the fallback holds the map: the map file
+ * is not up to date). Later reload / save_async calls do nothing. */
 int map_holder__finish(struct map_holder *h);
 
 /* Stop the background thread (as map_holder__finish, without the save) and free the map. */

@@ -12,7 +12,13 @@
  * was batched) -> tick about once a second (periodic saves) -> reopen on SIGHUP (an external
  * logrotate moved the file) -> close at the end (final output, then free). A write error is
  * counted in the sink's lost records (reported once by the sink itself); it never stops the
- * run, and it makes the exit status 1. */
+ * run, and it makes the exit status 1.
+ *
+ * Losses: every sink that can fail to write names what it lost through its losses op (or, for
+ * a sink without one, the lost op: a figure of "records"). The detector collects them after
+ * each tick and at the end; the live stats line and the exit summary print them per kind
+ * ("lost: anomaly_log lines 12 (No space left on device), flow_csv rows 0") and any figure
+ * that is not benign makes the exit status 1 (src/pipeline.c). */
 #ifndef SVCSENSOR_SINK_H
 #define SVCSENSOR_SINK_H
 
@@ -42,6 +48,17 @@ struct sink_env {
 	FILE *console;		      /* where console lines go; NULL = nowhere */
 };
 
+/* One loss figure of a sink: what it could not do, so far. */
+struct sink_loss {
+	const char *what; /* the unit, plural, static: "lines", "rows", "keys folded" */
+	uint64_t count;
+	int err;     /* errno of the last failure behind count; 0 = none or not an I/O error */
+	bool benign; /* not the run's data lost (the reader of the console's pipe went away):
+		      * shown in the summary, but it leaves the exit status 0 */
+};
+
+typedef void (*sink_loss_fn)(void *ctx, const struct sink_loss *l);
+
 struct sink_ops {
 	const char *name; /* "console", "anomaly_log", ... (diagnostics) */
 	/* Build from env. 0 with *self set; 0 with *self NULL when the configuration does not
@@ -55,8 +72,15 @@ struct sink_ops {
 	 * failed final write (reported by the sink). !final (a run that failed to start): free
 	 * without writing anything, so a previous run's files stay as they were; returns 0. */
 	int (*close)(void *self, bool final);
-	/* Records this sink failed to write so far (NULL = it cannot lose any). */
+	/* Records this sink failed to write so far (NULL = it cannot lose any). Used only
+	 * when losses is NULL: one figure "records". */
 	uint64_t (*lost)(const void *self);
+	/* Every loss figure of this sink so far, each through one call of cb (zeros included:
+	 * the summary shows which outputs were whole). NULL = the lost op's one figure. Read
+	 * after each tick and, at the end, after the last flush and before close: what close
+	 * itself fails to write is not in the figures (only in close's return value), so a sink
+	 * writes everything it holds in flush. */
+	void (*losses)(const void *self, sink_loss_fn cb, void *ctx);
 };
 
 #define SINKS_MAX 16
@@ -82,7 +106,11 @@ void sinks__reopen(struct sink_list *l);
  * negative errno. */
 int sinks__close(struct sink_list *l, bool final);
 
-/* Records lost by every sink so far. */
+/* Sum of every sink's loss figures that are not benign, so far. */
 uint64_t sinks__lost(const struct sink_list *l);
+
+/* Every loss figure of every sink, in registry order: cb(ctx, sink name, figure). */
+void sinks__losses(const struct sink_list *l,
+		   void (*cb)(void *ctx, const char *sink, const struct sink_loss *f), void *ctx);
 
 #endif

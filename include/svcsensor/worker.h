@@ -31,6 +31,8 @@ struct worker {
 	struct flowq_batch out;	 /* this worker's private batch */
 	atomic_uint *done_count; /* incremented when the worker has flushed everything */
 	struct flow_table_stats stats; /* the table's counters when the thread ended */
+	/* The table's records_lost, published after each batch for the live stats line. */
+	atomic_uint_fast64_t records_lost;
 	uint64_t hash[PKTBATCH_PKTS];  /* the current batch's flow hashes */
 };
 
@@ -45,6 +47,9 @@ void *worker__run(void *arg);
 
 /* The flow table's counters (after the thread was joined: as they were when it ended). */
 const struct flow_table_stats *worker__stats(const struct worker *w);
+
+/* Flow records lost so far (out of memory); any thread. */
+uint64_t worker__records_lost(struct worker *w);
 
 /* Free the flow table if the thread did not (after the thread was joined). */
 void worker__destroy(struct worker *w);

@@ -12,6 +12,7 @@
 #include "svcsensor/detector.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,12 @@ struct detector {
 	uint64_t index; /* running flow index (console lines) */
 	uint64_t next_map_save_s;
 	bool learn_error_reported;
+	int learn_err; /* errno of the last observation the map refused */
+
+	/* The loss figures as of the last refresh, for any thread (the stats line). */
+	pthread_mutex_t losses_lock;
+	struct detector_loss losses[DETECTOR_LOSSES_MAX];
+	unsigned n_losses;
 };
 
 void detector__thread_register(void)
@@ -55,6 +62,7 @@ struct detector *detector__new(const struct svc_config *cfg, bool learn, FILE *c
 	d->cfg = cfg;
 	d->learn = learn;
 	atomic_init(&d->reload_pending, false);
+	pthread_mutex_init(&d->losses_lock, NULL);
 	if (!(d->map = map_holder__new(cfg, learn)))
 		goto fail;
 	struct sink_env env = {.cfg = cfg, .learn = learn, .console = console};
@@ -72,6 +80,7 @@ void detector__free(struct detector *d)
 		return;
 	sinks__close(&d->sinks, false); /* open only if detector__finish was not called */
 	map_holder__free(d->map);	/* stops its loader / saver thread, frees the map */
+	pthread_mutex_destroy(&d->losses_lock);
 	free(d);
 }
 
@@ -110,7 +119,11 @@ static void learn_flow(struct detector *d, const struct flow_record *rec, const 
 	int err = map_holder__learn(d->map, src, dst, app, bytes, rec->first_us / SVC_US_PER_MS,
 				    rec->last_us / SVC_US_PER_MS);
 
-	if (err && !d->learn_error_reported) {
+	if (!err)
+		return;
+	d->st.learn_lost++;
+	d->learn_err = -err;
+	if (!d->learn_error_reported) {
 		d->learn_error_reported = true;
 		svc_err("service map: cannot learn %s -> %s %s: %s (further errors not reported)",
 			src, dst, app, strerror(-err));
@@ -152,6 +165,44 @@ enum verdict detector__flow(struct detector *d, const struct flow_record *rec)
 	return f.verdict;
 }
 
+/* Under the lock: one figure into the snapshot (a sink with more than fit is cut). */
+static void add_loss(void *ctx, const char *sink, const struct sink_loss *f)
+{
+	struct detector *d = ctx;
+
+	if (d->n_losses < DETECTOR_LOSSES_MAX)
+		d->losses[d->n_losses++] = (struct detector_loss){.source = sink,
+								  .what = f->what,
+								  .count = f->count,
+								  .err = f->err,
+								  .benign = f->benign};
+}
+
+/* Take the sinks' figures for the stats line and the summary (detector thread). */
+static void refresh_losses(struct detector *d)
+{
+	pthread_mutex_lock(&d->losses_lock);
+	d->n_losses = 0;
+	sinks__losses(&d->sinks, add_loss, d);
+	if (d->learn)
+		add_loss(d, "service_map",
+			 &(struct sink_loss){.what = "observations",
+					     .count = d->st.learn_lost,
+					     .err = d->learn_err});
+	pthread_mutex_unlock(&d->losses_lock);
+}
+
+unsigned detector__losses(struct detector *d, struct detector_loss *out, unsigned max)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&d->losses_lock);
+	n = d->n_losses < max ? d->n_losses : max;
+	memcpy(out, d->losses, n * sizeof(*out));
+	pthread_mutex_unlock(&d->losses_lock);
+	return n;
+}
+
 void detector__flush(struct detector *d)
 {
 	sinks__flush(&d->sinks);
@@ -165,6 +216,7 @@ void detector__tick(struct detector *d, uint64_t now_s)
 	if (d->learn && svc_due(&d->next_map_save_s, d->cfg->learn_save_interval, now_s))
 		map_holder__save_async(d->map); /* if anything was learned; the saver writes it */
 	map_holder__reloads(d->map, &d->st.map_reloads, &d->st.map_reload_failures);
+	refresh_losses(d);
 }
 
 int detector__finish(struct detector *d)
@@ -172,6 +224,7 @@ int detector__finish(struct detector *d)
 	int err, e;
 
 	detector__flush(d);
+	refresh_losses(d);		     /* after the last write, while the sinks still exist */
 	err = sinks__close(&d->sinks, true); /* final report, last log lines */
 	e = map_holder__finish(d->map);	     /* learn mode: the final save, after any running one */
 	err = err ? err : e;

@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "svcsensor/common.h"
 #include "svcsensor/service_map.h"
@@ -303,19 +305,78 @@ static void stop_thread(struct map_holder *h)
 		pthread_join(h->thread, NULL);
 }
 
+/* The fallback names of path: "PATH.unsaved-YYYYmmddTHHMMSSZ-PID" beside it, and the same
+ * name in $TMPDIR (/tmp when unset). No other run uses them (the pid), so a fallback never
+ * replaces an earlier one. 0 or -ENOMEM. */
+static int fallback_names(const char *path, char **beside, char **in_tmp)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	const char *tmpdir = getenv("TMPDIR");
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!tmpdir || !*tmpdir)
+		tmpdir = "/tmp";
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+	*beside = *in_tmp = NULL;
+	if (asprintf(beside, "%s.unsaved-%s-%ld", path, stamp, (long)getpid()) < 0)
+		*beside = NULL;
+	if (asprintf(in_tmp, "%s/%s.unsaved-%s-%ld", tmpdir, base, stamp, (long)getpid()) < 0)
+		*in_tmp = NULL;
+	return *beside && *in_tmp ? 0 : -ENOMEM;
+}
+
+/* The final save failed with err: nothing learned may be lost, so the map goes to a fallback
+ * file, beside the map file or else in $TMPDIR, and one line says where (each failed attempt
+ * printed its own line: svcmap__save). Returns err: the run's status says the map file is
+ * not up to date. */
+static int save_fallback(struct map_holder *h, const struct svcmap *m, int err)
+{
+	const char *path = h->cfg->map_file;
+	char *beside, *in_tmp;
+	int e1 = ENOMEM, e2 = ENOMEM;
+
+	if (fallback_names(path, &beside, &in_tmp) == 0) {
+		if ((e1 = -svcmap__save(m, beside)) == 0) {
+			svc_err("%s: the learned map could not be saved (%s); it is in %s instead "
+				"(move it to %s to use it)",
+				path, strerror(-err), beside, path);
+		} else if ((e2 = -svcmap__save(m, in_tmp)) == 0) {
+			svc_err("%s: the learned map could not be saved (%s), nor beside it (%s); "
+				"it is in %s instead (move it to %s to use it)",
+				path, strerror(-err), strerror(e1), in_tmp, path);
+		}
+	}
+	if (e1 && e2)
+		svc_err("%s: the learned map could not be saved (%s), nor to %s (%s), nor to %s "
+			"(%s): what this run learned is lost",
+			path, strerror(-err), beside ? beside : "a fallback", strerror(e1),
+			in_tmp ? in_tmp : "$TMPDIR", strerror(e2));
+	free(beside);
+	free(in_tmp);
+	return err;
+}
+
 int map_holder__finish(struct map_holder *h)
 {
+	const struct svcmap *m;
 	int err;
 
 	stop_thread(h);
 	if (!h->learn)
 		return 0;
-	/* Nothing learns any more and no save runs: this one holds everything. */
+	/* Nothing learns any more and no save runs: this one holds everything. The map being
+	 * learned is never swapped, so it stays valid without a read-side section. */
+	m = h->ref.map;
 	rcu_read_lock();
-	err = svcmap__save(svcmap__current(&h->ref), h->cfg->map_file);
+	err = svcmap__save(m, h->cfg->map_file);
 	rcu_read_unlock();
 	if (!err)
 		h->saved_gen = h->learned;
+	else
+		save_fallback(h, m, err);
 	return err;
 }
 

@@ -72,11 +72,47 @@ int sinks__close(struct sink_list *l, bool final)
 	return err;
 }
 
+/* One sink's figures: its losses op, or the lost op's count as "records". */
+static void sink_losses(const struct sink_ops *ops, const void *self, sink_loss_fn cb, void *ctx)
+{
+	if (ops->losses)
+		ops->losses(self, cb, ctx);
+	else if (ops->lost)
+		cb(ctx, &(struct sink_loss){.what = "records", .count = ops->lost(self)});
+}
+
+static void add_lost(void *ctx, const struct sink_loss *f)
+{
+	if (!f->benign)
+		*(uint64_t *)ctx += f->count;
+}
+
 uint64_t sinks__lost(const struct sink_list *l)
 {
 	uint64_t lost = 0;
 	for (unsigned i = 0; i < l->n; i++)
-		if (l->ops[i]->lost)
-			lost += l->ops[i]->lost(l->self[i]);
+		sink_losses(l->ops[i], l->self[i], add_lost, &lost);
 	return lost;
+}
+
+/* Adds the sink's name to each figure on the way to the caller. */
+struct named {
+	const char *sink;
+	void (*cb)(void *ctx, const char *sink, const struct sink_loss *f);
+	void *ctx;
+};
+
+static void name_it(void *ctx, const struct sink_loss *f)
+{
+	const struct named *n = ctx;
+	n->cb(n->ctx, n->sink, f);
+}
+
+void sinks__losses(const struct sink_list *l,
+		   void (*cb)(void *ctx, const char *sink, const struct sink_loss *f), void *ctx)
+{
+	for (unsigned i = 0; i < l->n; i++) {
+		struct named n = {.sink = l->ops[i]->name, .cb = cb, .ctx = ctx};
+		sink_losses(l->ops[i], l->self[i], name_it, &n);
+	}
 }
