@@ -37,6 +37,7 @@ struct linefile_stats {
 	uint64_t bytes;	    /* bytes of those lines */
 	uint64_t rotations; /* size rotations done */
 	uint64_t errors;    /* lines lost to write / open errors */
+	int last_err;	    /* errno of the last failure (0: none yet) */
 };
 
 struct linefile_opts {

@@ -256,6 +256,12 @@ static uint64_t al_lost(const void *self)
 	return anomaly_log__stats(self)->errors;
 }
 
+static void al_losses(const void *self, sink_loss_fn cb, void *ctx)
+{
+	const struct linefile_stats *st = anomaly_log__stats(self);
+	cb(ctx, &(struct sink_loss){.what = "lines", .count = st->errors, .err = st->last_err});
+}
+
 const struct sink_ops anomaly_log_sink = {
     .name = "anomaly_log",
     .open = al_open,
@@ -264,4 +270,5 @@ const struct sink_ops anomaly_log_sink = {
     .reopen = al_reopen,
     .close = al_close,
     .lost = al_lost,
+    .losses = al_losses,
 };

@@ -193,6 +193,12 @@ static uint64_t csv_lost(const void *self)
 	return flow_csv__lost(self);
 }
 
+static void csv_losses(const void *self, sink_loss_fn cb, void *ctx)
+{
+	const struct linefile_stats *st = linefile__stats(((const struct flow_csv *)self)->lf);
+	cb(ctx, &(struct sink_loss){.what = "rows", .count = st->errors, .err = st->last_err});
+}
+
 const struct sink_ops flow_csv_sink = {
     .name = "flow_csv",
     .open = csv_open,
@@ -201,4 +207,5 @@ const struct sink_ops flow_csv_sink = {
     .reopen = csv_reopen,
     .close = csv_close,
     .lost = csv_lost,
+    .losses = csv_losses,
 };

@@ -42,9 +42,12 @@ struct linefile {
 };
 
 /* One line per error episode; every line counted. */
-static void lost(struct linefile *l, const char *step, const char *reason, uint64_t lines)
+static void lost(struct linefile *l, const char *step, const char *reason, uint64_t lines,
+		 int err)
 {
 	l->st.errors += lines;
+	if (err)
+		l->st.last_err = err < 0 ? -err : err;
 	if (l->error_reported)
 		return;
 	l->error_reported = true;
@@ -226,7 +229,7 @@ int linefile__reopen(struct linefile *l)
 	l->error_reported = false;
 	err = open_live(l, true);
 	if (err)
-		lost(l, "cannot reopen", l->why, 0);
+		lost(l, "cannot reopen", l->why, 0, err);
 	return err;
 }
 
@@ -259,7 +262,7 @@ static int rotate(struct linefile *l)
 	free(from);
 	free(to);
 	if (err)
-		lost(l, "cannot rotate", strerror(-err), 0);
+		lost(l, "cannot rotate", strerror(-err), 0, err);
 	l->st.rotations++;
 	return open_live(l, false);
 }
@@ -270,12 +273,12 @@ int linefile__write(struct linefile *l, const char *buf, size_t len, uint64_t li
 	int err = linefile__flush(l); /* lines stay in order */
 
 	if (l->fd < 0 && (err = open_live(l, true)) != 0) {
-		lost(l, "cannot open", l->why, lines);
+		lost(l, "cannot open", l->why, lines, err);
 		return err;
 	}
 	if (rotates(l) && l->size > l->base && l->size + len > l->o.max_bytes &&
 	    (err = rotate(l)) != 0) {
-		lost(l, "cannot open after rotation", l->why, lines);
+		lost(l, "cannot open after rotation", l->why, lines, err);
 		return err;
 	}
 	if ((err = write_all(l, buf, len, &done)) != 0) {
@@ -285,7 +288,7 @@ int linefile__write(struct linefile *l, const char *buf, size_t len, uint64_t li
 		if (done && l->kind == OUTPATH_REGULAR && fstat(l->fd, &st) == 0 &&
 		    (uint64_t)st.st_size >= done)
 			(void)!ftruncate(l->fd, st.st_size - (off_t)done);
-		lost(l, "cannot write", strerror(-err), lines);
+		lost(l, "cannot write", strerror(-err), lines, err);
 		return err;
 	}
 	l->error_reported = false; /* the episode is over */
