@@ -1,0 +1,251 @@
+/* test_report.c - the report's bound (report_max_keys, the (other) rows, the folded count), its
+ * saves off the detector thread (a slowed disk: a loop device throttled by the block cgroup),
+ * and the real errno of a failed write. The report's format tests are in test_outputs.c. */
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "e2e_util.h"
+#include "netns.h"
+#include "svcsensor/config.h"
+#include "svcsensor/report.h"
+#include "svcsensor/sink.h"
+#include "test_util.h"
+
+extern const struct sink_ops report_sink; /* src/sink/report.c */
+
+/* ---- the bound, in process ---- */
+
+static void add(struct report *r, enum verdict v, const char *src, const char *dst,
+		const char *app, uint64_t bytes, uint64_t first_us)
+{
+	cr_assert_eq(report__add(r, v, src, dst, app, bytes, first_us), 0, "%s -> %s", src, dst);
+}
+
+static char *text_of(const struct report *r)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	cr_assert_not_null(m);
+	cr_assert_eq(report__write_text(r, m), 0);
+	fclose(m);
+	return buf;
+}
+
+/* Three rows kept; the flows of two further keys (one in another verdict: the bound is over
+ * every verdict) go to the (other) row of their verdict; a flow of a kept key is never folded.
+ * Expected text derived by hand: sources by bytes descending, (other) last, shares of
+ * 110 / 160 and 50 / 160. */
+Test(report, rows_beyond_max_keys_fold_into_other)
+{
+	struct report *r = report__new();
+	cr_assert_not_null(r);
+	report__set_max_keys(r, 3);
+	add(r, VERDICT_NONE, "10.0.0.1", "10.0.0.2", "DNS", 100, 1);
+	add(r, VERDICT_NONE, "10.0.0.1", "10.0.0.3", "NTP", 50, 2);
+	add(r, VERDICT_NONE, "10.0.0.9", "remote", "HTTP", 500, 3);
+	add(r, VERDICT_NONE, "10.0.0.4", "10.0.0.5", "TLS", 1000, 4);	      /* folded */
+	add(r, VERDICT_NONE, "10.0.0.1", "10.0.0.2", "HTTP", 10, 5);	      /* kept key */
+	add(r, VERDICT_UNKNOWN_SOURCE_IP, "10.0.0.7", "remote", "SSH", 70, 6); /* folded */
+	cr_assert_eq(report__keys(r), 3);
+	cr_assert_eq(report__folded(r), 2);
+
+	char *text = text_of(r);
+	const char *none = "+++++++ NONE anomaly flows +++++++\n"
+			   "+ 10.0.0.9        exchange       500 bytes with: \n"
+			   "\t - remote         ,       500 bytes (100.00%) using ['HTTP']\n"
+			   "+ 10.0.0.1        exchange       160 bytes with: \n"
+			   "\t - 10.0.0.2       ,       110 bytes (68.75%) using ['DNS', 'HTTP']\n"
+			   "\t - 10.0.0.3       ,        50 bytes (31.25%) using ['NTP']\n"
+			   "+ (other)         exchange      1000 bytes with: \n"
+			   "\t - (other)        ,      1000 bytes (100.00%) using ['TLS']\n\n";
+	char usi[256];
+	snprintf(usi, sizeof(usi),
+		 "+++++++ %s anomaly flows +++++++\n"
+		 "+ (other)         exchange        70 bytes with: \n"
+		 "\t - (other)        ,        70 bytes (100.00%%) using ['SSH']\n\n",
+		 verdict__label(VERDICT_UNKNOWN_SOURCE_IP));
+	cr_assert_not_null(strstr(text, none), "NONE section:\n%s", text);
+	cr_assert_not_null(strstr(text, usi), "UNKNOWN_SOURCE_IP section:\n%s", text);
+	cr_assert_not_null(strstr(text, "+++++++ On 6 flows, 1 anomalies +++++++\n"), "%s", text);
+	free(text);
+
+	/* The JSON twin: the same (other) row, last among its verdict's sources. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	cr_assert_eq(report__write_json(r, m), 0);
+	fclose(m);
+	json_error_t je;
+	json_t *root = json_loads(buf, 0, &je);
+	cr_assert_not_null(root, "JSON: %s\n%s", je.text, buf);
+	json_t *srcs = json_object_get(json_array_get(json_object_get(root, "verdicts"), 0),
+				       "sources");
+	cr_assert_eq(json_array_size(srcs), 3);
+	json_t *other = json_array_get(srcs, 2);
+	cr_assert_str_eq(json_string_value(json_object_get(other, "source")), "(other)");
+	cr_assert_eq(json_integer_value(json_object_get(other, "flows")), 1);
+	json_t *od = json_array_get(json_object_get(other, "destinations"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(od, "destination")), "(other)");
+	cr_assert_eq(json_integer_value(json_object_get(od, "bytes")), 1000);
+	json_decref(root);
+	free(buf);
+	report__free(r);
+}
+
+/* Without a bound (report__new's default) nothing is folded. */
+Test(report, no_bound_keeps_every_row)
+{
+	struct report *r = report__new();
+	char src[32];
+	for (unsigned i = 0; i < 5000; i++) {
+		snprintf(src, sizeof(src), "10.1.%u.%u", i / 256, i % 256);
+		add(r, VERDICT_NONE, src, "remote", "TLS", i, i);
+	}
+	cr_assert_eq(report__keys(r), 5000);
+	cr_assert_eq(report__folded(r), 0);
+	report__free(r);
+}
+
+/* ---- the real errno of a failed write ---- */
+
+static struct report *big_report(unsigned rows)
+{
+	struct report *r = report__new();
+	char src[32];
+	for (unsigned i = 0; i < rows; i++) {
+		snprintf(src, sizeof(src), "10.2.%u.%u", i / 256, i % 256);
+		add(r, VERDICT_NONE, src, "remote", "TLS.Example", 1000 + i, i);
+	}
+	return r;
+}
+
+/* A write that fails inside the writer (the report is larger than the stream's buffer)
+ * returns the stream's own errno: /dev/full says ENOSPC (it was -EIO). */
+Test(report, writers_return_the_streams_errno)
+{
+	struct report *r = big_report(2000);
+	for (int json = 0; json < 2; json++) {
+		FILE *f = fopen("/dev/full", "w");
+		cr_assert_not_null(f, "/dev/full: %s", strerror(errno));
+		int err = json ? report__write_json(r, f) : report__write_text(r, f);
+		cr_assert_eq(err, -ENOSPC, "%s: %d (%s)", json ? "JSON" : "text", err,
+			     strerror(-err));
+		fclose(f);
+	}
+	report__free(r);
+}
+
+/* A tmpfs of a few pages, filled: every write on it fails with ENOSPC. Root only. */
+static char *full_tmpfs(const char *dir)
+{
+	char *mnt = e2e_path(dir, "full");
+	cr_assert_eq(mkdir(mnt, 0700), 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=16k") != 0) {
+		int e = errno;
+		rmdir(mnt);
+		free(mnt);
+		cr_skip_test("cannot mount a tmpfs (%s): needs root", strerror(e));
+	}
+	char *fill = e2e_path(mnt, "fill");
+	int fd = open(fill, O_WRONLY | O_CREAT, 0600);
+	char page[4096] = {0};
+	while (fd >= 0 && write(fd, page, sizeof(page)) > 0)
+		;
+	if (fd >= 0)
+		close(fd);
+	free(fill);
+	return mnt;
+}
+
+static void unmount_full(char *mnt)
+{
+	umount2(mnt, MNT_DETACH);
+	rmdir(mnt);
+	free(mnt);
+}
+
+static void run_sensor(struct e2e_argv *a, const char *dir, const char *out, struct e2e_proc *p,
+		       char **err)
+{
+	char *errp = e2e_path(dir, "stderr.txt");
+	int rc = e2e_run(a->v, dir, out, errp, 120000, p);
+	cr_assert_eq(rc, 0, "cannot run svcsensor: %s", strerror(-rc));
+	*err = e2e_slurp(errp, NULL);
+	cr_assert_not_null(*err);
+	cr_assert(!p->timed_out && !p->signal, "%s\n%s", e2e_proc_str(p), *err);
+	free(errp);
+}
+
+/* svcsensor -a > a full disk: one line naming the output and the real reason, exit 1 (it
+ * was silent). */
+Test(report, show_report_to_a_full_disk_says_no_space)
+{
+	char *dir = e2e_mkdtemp("report-a");
+	char *mnt = full_tmpfs(dir);
+	char *rpath = e2e_path(dir, "report.txt"), *out = e2e_path(mnt, "out.txt");
+	struct report *r = big_report(2000); /* larger than stdout's buffer */
+	cr_assert_eq(report__save(r, rpath), 0);
+	report__free(r);
+
+	struct e2e_argv a = {0};
+	struct e2e_proc p;
+	char *err;
+	e2e_argv_add(&a, e2e_bin());
+	e2e_argv_add(&a, "-a");
+	e2e_argv_addf(&a, "--report=%s", rpath);
+	run_sensor(&a, dir, out, &p, &err);
+	cr_assert_eq(p.status, 1, "%s\n%s", e2e_proc_str(&p), err);
+	cr_assert_str_eq(err, "svcsensor: standard output: cannot print the report: No space "
+			      "left on device\n");
+	free(err);
+	e2e_argv_free(&a);
+	unmount_full(mnt);
+	free(out);
+	free(rpath);
+	e2e_rmtree(dir);
+	free(dir);
+}
+
+/* A run whose report sits on a full disk: each file's line names ENOSPC, never a generic
+ * "Input/output error"; the run completes with status 1. */
+Test(report, save_to_a_full_disk_says_no_space)
+{
+	char *dir = e2e_mkdtemp("report-full");
+	char *mnt = full_tmpfs(dir);
+	char *pcap = e2e_abspath("pcaps/anomalies.pcap");
+	cr_assert_not_null(pcap);
+	struct e2e_argv a = {0};
+	struct e2e_proc p;
+	char *err;
+	e2e_argv_add(&a, e2e_bin());
+	e2e_argv_add(&a, "-r");
+	e2e_argv_add(&a, pcap);
+	e2e_argv_quiet_outputs(&a, dir);
+	e2e_argv_addf(&a, "--report=%s/report.txt", mnt);
+	run_sensor(&a, dir, NULL, &p, &err);
+	cr_assert_eq(p.status, 1, "%s\n%s", e2e_proc_str(&p), err);
+	cr_assert_eq(e2e_count_lines_with(err, "No space left on device"), 2, "%s", err);
+	cr_assert_eq(e2e_count_lines_with(err, "Input/output error"), 0, "%s", err);
+	cr_assert_eq(e2e_count_lines_with(err, "report.txt.json: cannot write"), 1, "%s", err);
+	free(err);
+	e2e_argv_free(&a);
+	unmount_full(mnt);
+	free(pcap);
+	e2e_rmtree(dir);
+	free(dir);
+}
