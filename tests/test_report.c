@@ -249,3 +249,164 @@ Test(report, save_to_a_full_disk_says_no_space)
 	e2e_rmtree(dir);
 	free(dir);
 }
+
+/* ---- the bound, end to end ---- */
+
+/* One UDP packet per flow, local addresses both sides (so each is its own host key); flows
+ * keys_n .. n-1 repeat the keys of the first ones with another source port (another flow,
+ * the same key). */
+static void bound_pcap(const char *path, unsigned keys_n, unsigned n)
+{
+	struct tframe *f = calloc(n, sizeof(*f));
+	cr_assert_not_null(f);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = i % keys_n;
+		f[i].ipver = 4;
+		f[i].proto = IPPROTO_UDP;
+		f[i].sport = (uint16_t)(20000 + i);
+		f[i].dport = 5000;
+		f[i].payload = 32;
+		f[i].seq = i;
+		uint32_t s = htonl(0x0a010000u + k), d = htonl(0x0a020000u + k);
+		memcpy(f[i].src, &s, 4);
+		memcpy(f[i].dst, &d, 4);
+	}
+	cr_assert_eq(netns__pcap_write(path, f, n), 0);
+	free(f);
+}
+
+/* The value of "name": "..." in a JSON line (the anomaly log's flat objects). */
+static void field(const char *line, const char *name, char *out, size_t cap)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\":\"", name);
+	const char *at = strstr(line, pat);
+	cr_assert_not_null(at, "no %s in %s", name, line);
+	at += strlen(pat);
+	size_t n = strcspn(at, "\"");
+	cr_assert_lt(n, cap);
+	memcpy(out, at, n);
+	out[n] = '\0';
+}
+
+/* Flows per (verdict, source key, destination key), counted from the anomaly log. */
+struct keycount {
+	char key[160];
+	unsigned flows;
+	bool kept;
+};
+
+static size_t log_keys(const char *log, struct keycount *kc, size_t cap, size_t *lines)
+{
+	size_t n = 0, nl;
+	char **l = e2e_lines(log, &nl);
+	for (size_t i = 0; i < nl; i++) {
+		char v[40], s[48], d[48], key[160];
+		field(l[i], "verdict", v, sizeof(v));
+		field(l[i], "src_key", s, sizeof(s));
+		field(l[i], "dst_key", d, sizeof(d));
+		snprintf(key, sizeof(key), "%s %s %s", v, s, d);
+		size_t j = 0;
+		while (j < n && strcmp(kc[j].key, key) != 0)
+			j++;
+		if (j == n) {
+			cr_assert_lt(n, cap);
+			snprintf(kc[n++].key, sizeof(kc[0].key), "%s", key);
+		}
+		kc[j].flows++;
+	}
+	e2e_lines_free(l, nl);
+	*lines = nl;
+	return n;
+}
+
+/* A capture of more distinct keys than report_max_keys: exactly max rows plus one (other)
+ * row; each kept row holds its key's flows, and the (other) row the flows of every other key,
+ * all counted independently from the anomaly log (one line per flow: no map, so every flow is
+ * UNKNOWN_SOURCE_IP). */
+Test(report, capture_beyond_max_keys_keeps_max_rows_and_folds_the_rest)
+{
+	enum { KEYS = 50, FLOWS = 60, MAX = 20 };
+	char *dir = e2e_mkdtemp("report-bound");
+	char *pcap = e2e_path(dir, "bound.pcap"), *logp = e2e_path(dir, "anomalies.log");
+	char *jpath = e2e_path(dir, "report.txt.json");
+	bound_pcap(pcap, KEYS, FLOWS);
+
+	struct e2e_argv a = {0};
+	struct e2e_proc p;
+	char *err;
+	e2e_argv_add(&a, e2e_bin());
+	e2e_argv_add(&a, "-r");
+	e2e_argv_add(&a, pcap);
+	e2e_argv_quiet_outputs(&a, dir);
+	e2e_argv_addf(&a, "--report-max-keys=%d", MAX);
+	run_sensor(&a, dir, NULL, &p, &err);
+	cr_assert_eq(p.status, 0, "%s\n%s", e2e_proc_str(&p), err);
+	cr_assert_eq(e2e_count_lines_with(err, "report_max_keys (20 rows) reached"), 1, "%s", err);
+
+	struct keycount kc[KEYS + 1] = {0};
+	size_t lines, n_keys;
+	char *log = e2e_slurp(logp, NULL);
+	cr_assert_not_null(log);
+	n_keys = log_keys(log, kc, KEYS + 1, &lines);
+	cr_assert_eq(lines, FLOWS);
+	cr_assert_eq(n_keys, KEYS);
+
+	json_error_t je;
+	json_t *root = json_load_file(jpath, 0, &je);
+	cr_assert_not_null(root, "%s: %s", jpath, je.text);
+	json_t *vs = json_object_get(root, "verdicts");
+	cr_assert_eq(json_array_size(vs), 1);
+	json_t *v = json_array_get(vs, 0);
+	const char *vname = json_string_value(json_object_get(v, "verdict"));
+	json_t *srcs = json_object_get(v, "sources");
+	size_t rows = 0, other_rows = 0;
+	json_int_t other_flows = -1;
+	for (size_t i = 0; i < json_array_size(srcs); i++) {
+		json_t *s = json_array_get(srcs, i);
+		const char *sk = json_string_value(json_object_get(s, "source"));
+		json_t *ds = json_object_get(s, "destinations");
+		for (size_t j = 0; j < json_array_size(ds); j++) {
+			json_t *d = json_array_get(ds, j);
+			const char *dk = json_string_value(json_object_get(d, "destination"));
+			json_int_t fl = json_integer_value(json_object_get(d, "flows"));
+			if (!strcmp(sk, "(other)")) {
+				cr_assert_str_eq(dk, "(other)");
+				cr_assert_eq(i, json_array_size(srcs) - 1, "(other) is not last");
+				other_rows++;
+				other_flows = fl;
+				continue;
+			}
+			char key[160];
+			snprintf(key, sizeof(key), "%s %s %s", vname, sk, dk);
+			size_t k = 0;
+			while (k < n_keys && strcmp(kc[k].key, key) != 0)
+				k++;
+			cr_assert_lt(k, n_keys, "row %s is in no log line", key);
+			cr_assert_eq(fl, kc[k].flows, "%s", key);
+			kc[k].kept = true;
+			rows++;
+		}
+	}
+	unsigned folded_keys = 0, folded_flows = 0;
+	for (size_t k = 0; k < n_keys; k++)
+		if (!kc[k].kept) {
+			folded_keys++;
+			folded_flows += kc[k].flows;
+		}
+	cr_assert_eq(rows, MAX);
+	cr_assert_eq(other_rows, 1);
+	cr_assert_eq(folded_keys, KEYS - MAX);
+	cr_assert_eq(other_flows, folded_flows);
+	cr_log_info("%d keys, max %d: %u keys (%u flows) folded into (other)", KEYS, MAX,
+		    folded_keys, folded_flows);
+	json_decref(root);
+	free(log);
+	free(err);
+	e2e_argv_free(&a);
+	free(pcap);
+	free(logp);
+	free(jpath);
+	e2e_rmtree(dir);
+	free(dir);
+}
