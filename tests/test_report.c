@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -409,4 +410,216 @@ Test(report, capture_beyond_max_keys_keeps_max_rows_and_folds_the_rest)
 	free(jpath);
 	e2e_rmtree(dir);
 	free(dir);
+}
+
+/* ---- saves off the detector thread, on a slowed disk ----
+ *
+ * The disk: an ext4 image on a loop device, mounted in a scratch directory, with the block
+ * cgroup's write throttle (cgroup v1 blkio.throttle.write_bps_device) on that device for a
+ * cgroup this test process joins: every write-back the process causes on the device (the
+ * report's fsync) goes at SLOW_BPS. Root and cgroup v1's blkio controller are needed; the test
+ * is skipped otherwise. Everything is undone by pid and path. */
+
+#define BLKIO "/sys/fs/cgroup/blkio"
+#define SLOW_BPS 262144 /* bytes per second */
+
+struct slowdisk {
+	char *dir, *img, *mnt;
+	char loopdev[256];
+	char cg[128];
+	bool attached, mounted, in_cg;
+};
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, text, strlen(text));
+	int e = n < 0 ? -errno : 0;
+	close(fd);
+	return e;
+}
+
+static void slowdisk_teardown(struct slowdisk *sd)
+{
+	char pid[32];
+	if (sd->in_cg) {
+		snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+		write_file(BLKIO "/cgroup.procs", pid);
+	}
+	if (sd->cg[0])
+		rmdir(sd->cg);
+	if (sd->mounted)
+		umount2(sd->mnt, MNT_DETACH);
+	if (sd->attached) {
+		char cmd[300];
+		snprintf(cmd, sizeof(cmd), "losetup -d %s", sd->loopdev);
+		if (system(cmd) != 0)
+			cr_log_warn("%s failed", cmd);
+	}
+	if (sd->img)
+		unlink(sd->img);
+	if (sd->mnt)
+		rmdir(sd->mnt);
+	if (sd->dir)
+		e2e_rmtree(sd->dir);
+	free(sd->dir);
+	free(sd->img);
+	free(sd->mnt);
+}
+
+/* Returns NULL when ready, else why it cannot be (the caller skips). */
+static const char *slowdisk_setup(struct slowdisk *sd)
+{
+	char cmd[512], line[sizeof(sd->loopdev)];
+	struct stat st;
+
+	memset(sd, 0, sizeof(*sd));
+	if (geteuid() != 0)
+		return "needs root";
+	if (access(BLKIO "/blkio.throttle.write_bps_device", F_OK) != 0)
+		return "no cgroup v1 blkio controller";
+	sd->dir = e2e_mkdtemp("report-slow");
+	sd->img = e2e_path(sd->dir, "disk.img");
+	sd->mnt = e2e_path(sd->dir, "mnt");
+	snprintf(cmd, sizeof(cmd), "truncate -s 64M %s && mkfs.ext4 -q -F %s", sd->img, sd->img);
+	if (system(cmd) != 0)
+		return "mkfs.ext4 failed";
+	snprintf(cmd, sizeof(cmd), "losetup -f --show %s", sd->img);
+	FILE *p = popen(cmd, "r");
+	if (!p || !fgets(line, sizeof(line), p)) {
+		if (p)
+			pclose(p);
+		return "losetup failed";
+	}
+	pclose(p);
+	line[strcspn(line, "\n")] = '\0';
+	memcpy(sd->loopdev, line, sizeof(sd->loopdev));
+	sd->attached = true;
+	if (mkdir(sd->mnt, 0700) != 0 || mount(sd->loopdev, sd->mnt, "ext4", 0, NULL) != 0)
+		return "cannot mount the loop device";
+	sd->mounted = true;
+	if (stat(sd->loopdev, &st) != 0)
+		return "cannot stat the loop device";
+	snprintf(sd->cg, sizeof(sd->cg), BLKIO "/svcsensor-test-%d", (int)getpid());
+	if (mkdir(sd->cg, 0755) != 0) {
+		sd->cg[0] = '\0';
+		return "cannot make a blkio cgroup";
+	}
+	char path[192], rule[64], pid[32];
+	snprintf(path, sizeof(path), "%s/blkio.throttle.write_bps_device", sd->cg);
+	snprintf(rule, sizeof(rule), "%u:%u %d\n", major(st.st_rdev), minor(st.st_rdev), SLOW_BPS);
+	if (write_file(path, rule) != 0)
+		return "cannot set the write throttle";
+	snprintf(path, sizeof(path), "%s/cgroup.procs", sd->cg);
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (write_file(path, pid) != 0)
+		return "cannot join the blkio cgroup";
+	sd->in_cg = true;
+	return NULL;
+}
+
+/* Temporary files of saves in progress in dir (".NAME.tmp.XXXXXX", atomic_file.h). */
+static unsigned temp_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	unsigned n = 0;
+	cr_assert_not_null(d);
+	while ((e = readdir(d)))
+		n += strstr(e->d_name, ".tmp.") != NULL;
+	closedir(d);
+	return n;
+}
+
+/* The detector's side of one flow: what the report sink is handed (sink.h). */
+static void sink_flow(void *self, unsigned key)
+{
+	struct flow_record rec = {0};
+	char src[32];
+	snprintf(src, sizeof(src), "10.3.%u.%u", key / 256 % 256, key % 256);
+	rec.bytes[0] = 1000 + key;
+	rec.first_us = key;
+	struct sink_flow f = {.rec = &rec, .src = src, .dst = "remote", .app = "TLS",
+			      .verdict = VERDICT_NONE};
+	report_sink.flow(self, &f);
+}
+
+static uint64_t flows_in_text(const char *path)
+{
+	char *t = e2e_slurp(path, NULL);
+	cr_assert_not_null(t, "%s", path);
+	const char *at = strstr(t, "+++++++ On ");
+	cr_assert_not_null(at, "%s has no totals line", path);
+	uint64_t n = strtoull(at + 11, NULL, 10);
+	free(t);
+	return n;
+}
+
+/* A periodic save that takes seconds (a report of ROWS rows written at SLOW_BPS) is handed to
+ * the saver: the detector's side (the sink's flow and tick ops, called here as the detector
+ * calls them) goes on adding flows while the save's temporary file exists, and never starts a
+ * second save while one runs. The periodic file holds exactly the flows before the tick that
+ * asked for it (the snapshot); the final save, after the running one, holds every flow. Before
+ * the saver thread, the tick itself wrote the file: no flow could be added during a save. */
+Test(report, periodic_save_on_a_slow_disk_does_not_hold_the_detector)
+{
+	enum { ROWS = 3000 };
+	struct slowdisk sd;
+	const char *why = slowdisk_setup(&sd);
+	if (why) {
+		slowdisk_teardown(&sd);
+		cr_skip_test("slowed disk unavailable: %s", why);
+	}
+	struct svc_config cfg;
+	cr_assert_eq(config__defaults(&cfg), 0);
+	char *rpath = e2e_path(sd.mnt, "report.txt"), *jpath = e2e_path(sd.mnt, "report.txt.json");
+	cfg.report_file = rpath;
+	cfg.report_interval = 1;
+	struct sink_env env = {.cfg = &cfg};
+	void *self = NULL;
+	cr_assert_eq(report_sink.open(&env, &self), 0);
+	cr_assert_not_null(self);
+
+	uint64_t fed = 0;
+	for (unsigned k = 0; k < ROWS; k++, fed++)
+		sink_flow(self, k);
+	report_sink.tick(self, 1000); /* schedules */
+	report_sink.tick(self, 1001); /* due: the save of the ROWS flows */
+
+	uint64_t during = 0;
+	unsigned most_temps = 0, rounds = 0;
+	bool ticked = false;
+	for (; rounds < 60000; rounds++) {
+		for (unsigned i = 0; i < 20; i++, fed++)
+			sink_flow(self, (unsigned)(fed % ROWS)); /* kept rows: the size stays */
+		unsigned t = temp_files(sd.mnt);
+		if (t > most_temps)
+			most_temps = t;
+		if (t) {
+			during += 20;
+			if (!ticked) { /* due again while it runs: waits, never a second save */
+				report_sink.tick(self, 1002);
+				report_sink.tick(self, 1003);
+				ticked = true;
+			}
+		} else if (access(jpath, F_OK) == 0) {
+			break; /* both files in place, no save running */
+		}
+		usleep(2000);
+	}
+	cr_log_info("%llu of %llu flows added while the periodic save ran (%u rounds)",
+		    (unsigned long long)during, (unsigned long long)fed, rounds);
+	cr_assert_gt(during, 0, "no flow was added while the save ran: the detector waited");
+	cr_assert_eq(most_temps, 1, "two saves ran at once");
+	cr_assert_eq(flows_in_text(rpath), ROWS, "the periodic file is not the tick's snapshot");
+	cr_assert_eq(report_sink__save_failures(self), 0);
+
+	cr_assert_eq(report_sink.close(self, true), 0);
+	cr_assert_eq(flows_in_text(rpath), fed, "the final save lacks flows");
+	cr_assert_eq(temp_files(sd.mnt), 0);
+	free(rpath);
+	free(jpath);
+	slowdisk_teardown(&sd);
 }
