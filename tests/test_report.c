@@ -151,7 +151,26 @@ Test(report, writers_return_the_streams_errno)
 	report__free(r);
 }
 
-/* A tmpfs of a few pages, filled: every write on it fails with ENOSPC. Root only. */
+/* A tmpfs of a few pages, filled: every write on it fails with ENOSPC. Root only. The mount
+ * and the scratch directory are removed by the test's .fini (full_fini), which runs even when
+ * an assertion ends the test. */
+static char *full_mnt, *scratch_dir;
+
+static void full_fini(void)
+{
+	if (full_mnt) {
+		umount2(full_mnt, MNT_DETACH);
+		rmdir(full_mnt);
+		free(full_mnt);
+		full_mnt = NULL;
+	}
+	if (scratch_dir) {
+		e2e_rmtree(scratch_dir);
+		free(scratch_dir);
+		scratch_dir = NULL;
+	}
+}
+
 static char *full_tmpfs(const char *dir)
 {
 	char *mnt = e2e_path(dir, "full");
@@ -162,6 +181,7 @@ static char *full_tmpfs(const char *dir)
 		free(mnt);
 		cr_skip_test("cannot mount a tmpfs (%s): needs root", strerror(e));
 	}
+	full_mnt = mnt;
 	char *fill = e2e_path(mnt, "fill");
 	int fd = open(fill, O_WRONLY | O_CREAT, 0600);
 	char page[4096] = {0};
@@ -171,13 +191,6 @@ static char *full_tmpfs(const char *dir)
 		close(fd);
 	free(fill);
 	return mnt;
-}
-
-static void unmount_full(char *mnt)
-{
-	umount2(mnt, MNT_DETACH);
-	rmdir(mnt);
-	free(mnt);
 }
 
 static void run_sensor(struct e2e_argv *a, const char *dir, const char *out, struct e2e_proc *p,
@@ -194,9 +207,9 @@ static void run_sensor(struct e2e_argv *a, const char *dir, const char *out, str
 
 /* svcsensor -a > a full disk: one line naming the output and the real reason, exit 1 (it
  * was silent). */
-Test(report, show_report_to_a_full_disk_says_no_space)
+Test(report, show_report_to_a_full_disk_says_no_space, .fini = full_fini)
 {
-	char *dir = e2e_mkdtemp("report-a");
+	char *dir = scratch_dir = e2e_mkdtemp("report-a");
 	char *mnt = full_tmpfs(dir);
 	char *rpath = e2e_path(dir, "report.txt"), *out = e2e_path(mnt, "out.txt");
 	struct report *r = big_report(2000); /* larger than stdout's buffer */
@@ -215,18 +228,15 @@ Test(report, show_report_to_a_full_disk_says_no_space)
 			      "left on device\n");
 	free(err);
 	e2e_argv_free(&a);
-	unmount_full(mnt);
 	free(out);
 	free(rpath);
-	e2e_rmtree(dir);
-	free(dir);
 }
 
 /* A run whose report sits on a full disk: each file's line names ENOSPC, never a generic
  * "Input/output error"; the run completes with status 1. */
-Test(report, save_to_a_full_disk_says_no_space)
+Test(report, save_to_a_full_disk_says_no_space, .fini = full_fini)
 {
-	char *dir = e2e_mkdtemp("report-full");
+	char *dir = scratch_dir = e2e_mkdtemp("report-full");
 	char *mnt = full_tmpfs(dir);
 	char *pcap = e2e_abspath("pcaps/anomalies.pcap");
 	cr_assert_not_null(pcap);
@@ -245,10 +255,7 @@ Test(report, save_to_a_full_disk_says_no_space)
 	cr_assert_eq(e2e_count_lines_with(err, "report.txt.json: cannot write"), 1, "%s", err);
 	free(err);
 	e2e_argv_free(&a);
-	unmount_full(mnt);
 	free(pcap);
-	e2e_rmtree(dir);
-	free(dir);
 }
 
 /* ---- the bound, end to end ---- */
@@ -325,10 +332,10 @@ static size_t log_keys(const char *log, struct keycount *kc, size_t cap, size_t 
  * row; each kept row holds its key's flows, and the (other) row the flows of every other key,
  * all counted independently from the anomaly log (one line per flow: no map, so every flow is
  * UNKNOWN_SOURCE_IP). */
-Test(report, capture_beyond_max_keys_keeps_max_rows_and_folds_the_rest)
+Test(report, capture_beyond_max_keys_keeps_max_rows_and_folds_the_rest, .fini = full_fini)
 {
 	enum { KEYS = 50, FLOWS = 60, MAX = 20 };
-	char *dir = e2e_mkdtemp("report-bound");
+	char *dir = scratch_dir = e2e_mkdtemp("report-bound");
 	char *pcap = e2e_path(dir, "bound.pcap"), *logp = e2e_path(dir, "anomalies.log");
 	char *jpath = e2e_path(dir, "report.txt.json");
 	bound_pcap(pcap, KEYS, FLOWS);
@@ -408,8 +415,6 @@ Test(report, capture_beyond_max_keys_keeps_max_rows_and_folds_the_rest)
 	free(pcap);
 	free(logp);
 	free(jpath);
-	e2e_rmtree(dir);
-	free(dir);
 }
 
 /* ---- saves off the detector thread, on a slowed disk ----
@@ -441,6 +446,8 @@ static int write_file(const char *path, const char *text)
 	return e;
 }
 
+static struct slowdisk slow; /* torn down by the test's .fini, even after a failed assertion */
+
 static void slowdisk_teardown(struct slowdisk *sd)
 {
 	char pid[32];
@@ -467,6 +474,12 @@ static void slowdisk_teardown(struct slowdisk *sd)
 	free(sd->dir);
 	free(sd->img);
 	free(sd->mnt);
+	memset(sd, 0, sizeof(*sd));
+}
+
+static void slow_fini(void)
+{
+	slowdisk_teardown(&slow);
 }
 
 /* Returns NULL when ready, else why it cannot be (the caller skips). */
@@ -563,18 +576,16 @@ static uint64_t flows_in_text(const char *path)
  * second save while one runs. The periodic file holds exactly the flows before the tick that
  * asked for it (the snapshot); the final save, after the running one, holds every flow. Before
  * the saver thread, the tick itself wrote the file: no flow could be added during a save. */
-Test(report, periodic_save_on_a_slow_disk_does_not_hold_the_detector)
+Test(report, periodic_save_on_a_slow_disk_does_not_hold_the_detector, .fini = slow_fini)
 {
 	enum { ROWS = 3000 };
-	struct slowdisk sd;
-	const char *why = slowdisk_setup(&sd);
-	if (why) {
-		slowdisk_teardown(&sd);
+	struct slowdisk *sdp = &slow;
+	const char *why = slowdisk_setup(sdp);
+	if (why)
 		cr_skip_test("slowed disk unavailable: %s", why);
-	}
 	struct svc_config cfg;
 	cr_assert_eq(config__defaults(&cfg), 0);
-	char *rpath = e2e_path(sd.mnt, "report.txt"), *jpath = e2e_path(sd.mnt, "report.txt.json");
+	char *rpath = e2e_path(sdp->mnt, "report.txt"), *jpath = e2e_path(sdp->mnt, "report.txt.json");
 	cfg.report_file = rpath;
 	cfg.report_interval = 1;
 	struct sink_env env = {.cfg = &cfg};
@@ -594,7 +605,7 @@ Test(report, periodic_save_on_a_slow_disk_does_not_hold_the_detector)
 	for (; rounds < 60000; rounds++) {
 		for (unsigned i = 0; i < 20; i++, fed++)
 			sink_flow(self, (unsigned)(fed % ROWS)); /* kept rows: the size stays */
-		unsigned t = temp_files(sd.mnt);
+		unsigned t = temp_files(sdp->mnt);
 		if (t > most_temps)
 			most_temps = t;
 		if (t) {
@@ -618,8 +629,7 @@ Test(report, periodic_save_on_a_slow_disk_does_not_hold_the_detector)
 
 	cr_assert_eq(report_sink.close(self, true), 0);
 	cr_assert_eq(flows_in_text(rpath), fed, "the final save lacks flows");
-	cr_assert_eq(temp_files(sd.mnt), 0);
+	cr_assert_eq(temp_files(sdp->mnt), 0);
 	free(rpath);
 	free(jpath);
-	slowdisk_teardown(&sd);
 }
