@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,13 +478,22 @@ static void slowdisk_teardown(struct slowdisk *sd)
 	memset(sd, 0, sizeof(*sd));
 }
 
+static pid_t slow_child; /* a sensor started on the slowed disk, ended by slow_fini */
+
 static void slow_fini(void)
 {
+	if (slow_child > 0) {
+		struct e2e_proc p;
+		kill(-slow_child, SIGKILL); /* its own process group (e2e_spawn) */
+		e2e_wait(slow_child, 10000, &p);
+		slow_child = 0;
+	}
 	slowdisk_teardown(&slow);
 }
 
-/* Returns NULL when ready, else why it cannot be (the caller skips). */
-static const char *slowdisk_setup(struct slowdisk *sd)
+/* Returns NULL when ready, else why it cannot be (the caller skips). join: this process
+ * joins the throttled cgroup (else a child joins it: sd->cg). */
+static const char *slowdisk_setup(struct slowdisk *sd, bool join)
 {
 	char cmd[512], line[sizeof(sd->loopdev)];
 	struct stat st;
@@ -525,6 +535,8 @@ static const char *slowdisk_setup(struct slowdisk *sd)
 	snprintf(rule, sizeof(rule), "%u:%u %d\n", major(st.st_rdev), minor(st.st_rdev), SLOW_BPS);
 	if (write_file(path, rule) != 0)
 		return "cannot set the write throttle";
+	if (!join)
+		return NULL;
 	snprintf(path, sizeof(path), "%s/cgroup.procs", sd->cg);
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (write_file(path, pid) != 0)
@@ -580,7 +592,7 @@ Test(report, periodic_save_on_a_slow_disk_does_not_hold_the_detector, .fini = sl
 {
 	enum { ROWS = 3000 };
 	struct slowdisk *sdp = &slow;
-	const char *why = slowdisk_setup(sdp);
+	const char *why = slowdisk_setup(sdp, true);
 	if (why)
 		cr_skip_test("slowed disk unavailable: %s", why);
 	struct svc_config cfg;
@@ -632,4 +644,185 @@ Test(report, periodic_save_on_a_slow_disk_does_not_hold_the_detector, .fini = sl
 	cr_assert_eq(temp_files(sdp->mnt), 0);
 	free(rpath);
 	free(jpath);
+}
+
+/* ---- the same, end to end: the real sensor reading a FIFO, its report on the slowed disk ---- */
+
+static void pcap_put(FILE *f, const void *p, size_t n)
+{
+	cr_assert_eq(fwrite(p, 1, n, f), n, "write to the FIFO: %s", strerror(errno));
+}
+
+static void pcap_header(FILE *f)
+{
+	uint32_t h[6] = {0xa1b2c3d4u, 2 | (4u << 16), 0, 0, 65535, 1 /* DLT_EN10MB */};
+	pcap_put(f, h, sizeof(h));
+}
+
+/* One UDP packet 10.a.b.c -> remote-ish local address, at ts_us: a flow of its own. */
+static void pcap_flow(FILE *f, uint32_t src, uint32_t dst, uint16_t sport, uint64_t ts_us)
+{
+	struct tframe t = {.ipver = 4, .proto = IPPROTO_UDP, .sport = sport, .dport = 5000,
+			   .payload = 32};
+	uint8_t buf[256];
+	uint32_t s = htonl(src), d = htonl(dst);
+	memcpy(t.src, &s, 4);
+	memcpy(t.dst, &d, 4);
+	size_t len = netns__frame_build(&t, buf, sizeof(buf));
+	cr_assert_gt(len, 0);
+	uint32_t rec[4] = {(uint32_t)(ts_us / 1000000), (uint32_t)(ts_us % 1000000), (uint32_t)len,
+			   (uint32_t)len};
+	pcap_put(f, rec, sizeof(rec));
+	pcap_put(f, buf, len);
+}
+
+/* Packets of one flow far ahead on the packet clock: they end the flows before them (idle
+ * timeout 1 s). The libpcap reader hands a partial batch over once the clock has moved on, but
+ * looks at that every 1024 records (src/input/pcapfile.c): 2100 records get everything before
+ * them to the workers. */
+static void pcap_clock(FILE *f, uint64_t ts_us)
+{
+	for (unsigned i = 0; i < 2100; i++)
+		pcap_flow(f, 0x0a090001u, 0x0a090002u, 9000, ts_us + i * 1000ull);
+	cr_assert_eq(fflush(f), 0);
+}
+
+static size_t log_lines_with(const char *logp, const char *needle)
+{
+	char *t = e2e_slurp(logp, NULL);
+	size_t n = t ? e2e_count_lines_with(t, needle) : 0;
+	free(t);
+	return n;
+}
+
+/* The name of a temporary file in dir (a save in progress), or "" (static buffer). */
+static const char *temp_name(const char *dir)
+{
+	static char name[256];
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	name[0] = '\0';
+	cr_assert_not_null(d);
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, ".tmp."))
+			snprintf(name, sizeof(name), "%s", e->d_name);
+	closedir(d);
+	return name;
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+	char *p = e2e_path(dir, name);
+	bool yes = access(p, F_OK) == 0;
+	free(p);
+	return yes;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static FILE *open_fifo_writer(const char *fifo, pid_t pid)
+{
+	for (unsigned i = 0; i < 3000; i++) {
+		int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0) {
+			fcntl(fd, F_SETFL, 0);
+			return fdopen(fd, "w");
+		}
+		struct e2e_proc p;
+		cr_assert_eq(e2e_running(pid, &p), 1, "svcsensor ended before reading: %s",
+			     e2e_proc_str(&p));
+		sleep_ms(10);
+	}
+	cr_assert_fail("svcsensor never opened %s", fifo);
+	return NULL;
+}
+
+/* Phase A (A_FLOWS flows) is judged, then the periodic save of its report starts on the slowed
+ * disk (its temporary file appears). While that very file still exists, phase B's flows are
+ * written to the FIFO and every one of them reaches the anomaly log: the detector goes on
+ * judging while the save runs. Before the saver thread, the detector was inside the save until
+ * it ended, and phase B waited for it. The counts come from the log; no time is asserted. */
+Test(report, sensor_judges_while_its_report_is_saved_to_a_slow_disk, .fini = slow_fini)
+{
+	enum { A_FLOWS = 3000, B_FLOWS = 200 };
+	const uint64_t t0 = 1700000000ull * 1000000;
+	const char *why = slowdisk_setup(&slow, false);
+	if (why)
+		cr_skip_test("slowed disk unavailable: %s", why);
+	const char *dir = slow.dir;
+	char *fifo = e2e_path(dir, "in.pcap"), *cfgp = e2e_path(dir, "cfg.json");
+	char *logp = e2e_path(dir, "anomalies.log"), *errp = e2e_path(dir, "stderr.txt");
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_assert_eq(e2e_write(cfgp, "{\"report_interval\": 1}\n"), 0);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct e2e_argv a = {0};
+	e2e_argv_add(&a, "/bin/sh");
+	e2e_argv_add(&a, "-c");
+	e2e_argv_addf(&a, "echo $$ > %s/cgroup.procs && exec \"$@\"", slow.cg);
+	e2e_argv_add(&a, "sh");
+	e2e_argv_add(&a, e2e_bin());
+	e2e_argv_addf(&a, "-c%s", cfgp);
+	e2e_argv_add(&a, "-r");
+	e2e_argv_add(&a, fifo);
+	e2e_argv_add(&a, "--idle-timeout=1");
+	e2e_argv_quiet_outputs(&a, dir);
+	e2e_argv_addf(&a, "--report=%s/report.txt", slow.mnt);
+	pid_t pid;
+	cr_assert_eq(e2e_spawn(a.v, dir, NULL, errp, &pid), 0);
+	slow_child = pid;
+	FILE *f = open_fifo_writer(fifo, pid);
+	cr_assert_not_null(f);
+
+	pcap_header(f);
+	for (unsigned i = 0; i < A_FLOWS; i++)
+		pcap_flow(f, 0x0a040000u + i, 0x0a060000u + i, 20000, t0 + i * 100);
+	pcap_clock(f, t0 + 5000000);
+	unsigned waited = 0;
+	while (log_lines_with(logp, "\"src_key\":\"10.4.") < A_FLOWS && waited++ < 6000)
+		sleep_ms(10);
+	cr_assert_eq(log_lines_with(logp, "\"src_key\":\"10.4."), A_FLOWS, "phase A not judged");
+	char save[256] = "";
+	for (waited = 0; !save[0] && waited < 6000; waited++) {
+		snprintf(save, sizeof(save), "%s", temp_name(slow.mnt));
+		if (!save[0])
+			sleep_ms(5);
+	}
+	cr_assert(save[0], "no periodic save started");
+
+	for (unsigned i = 0; i < B_FLOWS; i++)
+		pcap_flow(f, 0x0a050000u + i, 0x0a060000u + i, 20000, t0 + 20000000 + i * 100);
+	pcap_clock(f, t0 + 25000000);
+	size_t judged = 0;
+	bool save_running = true;
+	while (save_running && (judged = log_lines_with(logp, "\"src_key\":\"10.5.")) < B_FLOWS) {
+		sleep_ms(5);
+		save_running = exists_in(slow.mnt, save);
+	}
+	if (judged == B_FLOWS)
+		save_running = exists_in(slow.mnt, save); /* still the same save */
+	cr_log_info("phase B: %zu of %d flows judged while the save (%s) ran", judged, B_FLOWS,
+		    save);
+	fclose(f);
+	struct e2e_proc p;
+	cr_assert_eq(e2e_wait(pid, 120000, &p), 0);
+	slow_child = 0;
+	char *err = e2e_slurp(errp, NULL);
+	cr_assert_eq(p.status, 0, "%s\n%s", e2e_proc_str(&p), err ? err : "");
+	cr_assert_eq(judged, B_FLOWS, "phase B was not judged while the report was saved");
+	cr_assert(save_running, "the save ended before phase B was judged");
+	char *rpath = e2e_path(slow.mnt, "report.txt");
+	cr_assert_eq(flows_in_text(rpath), log_lines_with(logp, "\"verdict\""),
+		     "the final report does not hold every flow");
+	free(rpath);
+	free(err);
+	e2e_argv_free(&a);
+	free(fifo);
+	free(cfgp);
+	free(logp);
+	free(errp);
 }
