@@ -456,8 +456,9 @@ static void slowdisk_teardown(struct slowdisk *sd)
 		snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 		write_file(BLKIO "/cgroup.procs", pid);
 	}
-	if (sd->cg[0])
-		rmdir(sd->cg);
+	/* A task that just ended may still hold the cgroup for a moment (EBUSY). */
+	for (unsigned i = 0; sd->cg[0] && rmdir(sd->cg) != 0 && errno == EBUSY && i < 200; i++)
+		usleep(10000);
 	if (sd->mounted)
 		umount2(sd->mnt, MNT_DETACH);
 	if (sd->attached) {
