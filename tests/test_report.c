@@ -31,8 +31,8 @@ extern const struct sink_ops report_sink; /* src/sink/report.c */
 
 /* ---- the bound, in process ---- */
 
-static void add(struct report *r, enum verdict v, const char *src, const char *dst,
-		const char *app, uint64_t bytes, uint64_t first_us)
+static void add(struct report *r, enum verdict v, const char *src, const char *dst, const char *app,
+		uint64_t bytes, uint64_t first_us)
 {
 	cr_assert_eq(report__add(r, v, src, dst, app, bytes, first_us), 0, "%s -> %s", src, dst);
 }
@@ -60,8 +60,8 @@ Test(report, rows_beyond_max_keys_fold_into_other)
 	add(r, VERDICT_NONE, "10.0.0.1", "10.0.0.2", "DNS", 100, 1);
 	add(r, VERDICT_NONE, "10.0.0.1", "10.0.0.3", "NTP", 50, 2);
 	add(r, VERDICT_NONE, "10.0.0.9", "remote", "HTTP", 500, 3);
-	add(r, VERDICT_NONE, "10.0.0.4", "10.0.0.5", "TLS", 1000, 4);	      /* folded */
-	add(r, VERDICT_NONE, "10.0.0.1", "10.0.0.2", "HTTP", 10, 5);	      /* kept key */
+	add(r, VERDICT_NONE, "10.0.0.4", "10.0.0.5", "TLS", 1000, 4);	       /* folded */
+	add(r, VERDICT_NONE, "10.0.0.1", "10.0.0.2", "HTTP", 10, 5);	       /* kept key */
 	add(r, VERDICT_UNKNOWN_SOURCE_IP, "10.0.0.7", "remote", "SSH", 70, 6); /* folded */
 	cr_assert_eq(report__keys(r), 3);
 	cr_assert_eq(report__folded(r), 2);
@@ -95,8 +95,8 @@ Test(report, rows_beyond_max_keys_fold_into_other)
 	json_error_t je;
 	json_t *root = json_loads(buf, 0, &je);
 	cr_assert_not_null(root, "JSON: %s\n%s", je.text, buf);
-	json_t *srcs = json_object_get(json_array_get(json_object_get(root, "verdicts"), 0),
-				       "sources");
+	json_t *srcs =
+	    json_object_get(json_array_get(json_object_get(root, "verdicts"), 0), "sources");
 	cr_assert_eq(json_array_size(srcs), 3);
 	json_t *other = json_array_get(srcs, 2);
 	cr_assert_str_eq(json_string_value(json_object_get(other, "source")), "(other)");
@@ -567,8 +567,8 @@ static void sink_flow(void *self, unsigned key)
 	snprintf(src, sizeof(src), "10.3.%u.%u", key / 256 % 256, key % 256);
 	rec.bytes[0] = 1000 + key;
 	rec.first_us = key;
-	struct sink_flow f = {.rec = &rec, .src = src, .dst = "remote", .app = "TLS",
-			      .verdict = VERDICT_NONE};
+	struct sink_flow f = {
+	    .rec = &rec, .src = src, .dst = "remote", .app = "TLS", .verdict = VERDICT_NONE};
 	report_sink.flow(self, &f);
 }
 
@@ -598,7 +598,8 @@ Test(report, periodic_save_on_a_slow_disk_does_not_hold_the_detector, .fini = sl
 		cr_skip_test("slowed disk unavailable: %s", why);
 	struct svc_config cfg;
 	cr_assert_eq(config__defaults(&cfg), 0);
-	char *rpath = e2e_path(sdp->mnt, "report.txt"), *jpath = e2e_path(sdp->mnt, "report.txt.json");
+	char *rpath = e2e_path(sdp->mnt, "report.txt"),
+	     *jpath = e2e_path(sdp->mnt, "report.txt.json");
 	cfg.report_file = rpath;
 	cfg.report_interval = 1;
 	struct sink_env env = {.cfg = &cfg};
@@ -663,8 +664,8 @@ static void pcap_header(FILE *f)
 /* One UDP packet 10.a.b.c -> remote-ish local address, at ts_us: a flow of its own. */
 static void pcap_flow(FILE *f, uint32_t src, uint32_t dst, uint16_t sport, uint64_t ts_us)
 {
-	struct tframe t = {.ipver = 4, .proto = IPPROTO_UDP, .sport = sport, .dport = 5000,
-			   .payload = 32};
+	struct tframe t = {
+	    .ipver = 4, .proto = IPPROTO_UDP, .sport = sport, .dport = 5000, .payload = 32};
 	uint8_t buf[256];
 	uint32_t s = htonl(src), d = htonl(dst);
 	memcpy(t.src, &s, 4);

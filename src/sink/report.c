@@ -55,7 +55,7 @@ struct rsrc {
 struct rverdict {
 	uint64_t flows, bytes;
 	struct strtab srcs;
-	struct rsrc *other;	  /* the (other) row, made at the first folded flow */
+	struct rsrc *other;	/* the (other) row, made at the first folded flow */
 	struct rdst *other_dst; /* its one destination */
 };
 
@@ -178,8 +178,8 @@ static struct rdst *new_dst(struct report *r, const char *key)
 
 /* The row of (src, dst) in rv, made when it is new and the bound allows; NULL with *fold when
  * it is new and the bound is reached, NULL without on out of memory. */
-static struct rdst *get_row(struct report *r, struct rverdict *rv, const char *src,
-			    const char *dst, struct rsrc **sp, bool *fold)
+static struct rdst *get_row(struct report *r, struct rverdict *rv, const char *src, const char *dst,
+			    struct rsrc **sp, bool *fold)
 {
 	uint64_t hs, hd;
 	const char *k = strtab__find(&rv->srcs, src, &hs);
@@ -438,9 +438,9 @@ struct report_sink {
 	pthread_cond_t wake;  /* a save was queued, or stop */
 	pthread_t thread;
 	bool started, start_failed, stop;
-	bool queued, busy;    /* snap belongs to the saver while either is set */
-	uint64_t snap_gen;    /* rep->flows when snap was taken */
-	uint64_t saved_gen;   /* rep->flows at the snapshot of the last good save */
+	bool queued, busy;  /* snap belongs to the saver while either is set */
+	uint64_t snap_gen;  /* rep->flows when snap was taken */
+	uint64_t saved_gen; /* rep->flows at the snapshot of the last good save */
 	uint64_t saves, save_failures;
 	struct report_snap snap;
 };
