@@ -124,6 +124,7 @@ static const char *const all_keys[] = {
     "log_keep",
     "report_file",
     "report_interval",
+    "report_max_keys",
     "flows_out",
     "idle_timeout",
     "active_timeout",
