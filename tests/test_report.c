@@ -750,7 +750,7 @@ static FILE *open_fifo_writer(const char *fifo, pid_t pid)
  * it ended, and phase B waited for it. The counts come from the log; no time is asserted. */
 Test(report, sensor_judges_while_its_report_is_saved_to_a_slow_disk, .fini = slow_fini)
 {
-	enum { A_FLOWS = 3000, B_FLOWS = 200 };
+	enum { A_FLOWS = 5000, B_FLOWS = 200 };
 	const uint64_t t0 = 1700000000ull * 1000000;
 	const char *why = slowdisk_setup(&slow, false);
 	if (why)
