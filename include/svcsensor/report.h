@@ -29,7 +29,7 @@
  * the default of report__new). The flows of a key beyond it are added to one row per verdict,
  * source "(other)" to destination "(other)", written last in its section (text and JSON alike)
  * with its bytes, flows and applications; report__folded counts those flows. Memory: about
- * 0.3 KiB per row (docs/report.md), so max_keys decides it, not the traffic.
+ * 0.5 KiB per row (docs/report.md), so max_keys decides it, not the traffic.
  *
  * Threads: a struct report is used by one thread (the detector). The sink saves from a
  * snapshot on its own saver thread (src/sink/report.c, docs/report.md). */
@@ -94,7 +94,8 @@ int report__print_saved(const char *path, FILE *out);
  * a running save, then saves everything on the calling thread and returns its error.
  *
  * Figures for the exit summary (self = the sink's instance; 0 for NULL): flows folded into the
- * (other) rows, and periodic saves that failed. */
+ * (other) rows (read on the detector thread, or once it has ended), and periodic saves that
+ * failed (any thread). */
 uint64_t report_sink__folded(const void *self);
 uint64_t report_sink__save_failures(const void *self);
 
