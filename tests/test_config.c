@@ -126,6 +126,7 @@ static const char *const all_keys[] = {
     "log_keep",
     "report_file",
     "report_interval",
+    "report_max_keys",
     "flows_out",
     "flows_max_bytes",
     "flows_keep",

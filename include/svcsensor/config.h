@@ -51,6 +51,7 @@ struct svc_config {
 	unsigned log_keep;
 	char *report_file;	  /* text report; the JSON form is report_file + ".json" */
 	unsigned report_interval; /* seconds; 0 = only at exit */
+	uint32_t report_max_keys; /* (verdict, source, destination) rows; more fold into (other) */
 	char *flows_out;	  /* flow CSV export, NULL = off */
 	uint64_t flows_max_bytes; /* rotate the flow CSV past this size; 0 = never */
 	unsigned flows_keep;	  /* rotated flow CSVs kept */

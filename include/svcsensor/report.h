@@ -23,8 +23,16 @@
  *                                                 "share": 99.95, "flows": n,
  *                                                 "apps": ["TLS.Amazon", "HTTP"]}]}]}]}
  *
- * in the same order as the text. Memory grows with the distinct (verdict, source, destination)
- * triples seen. Used by the detector thread only: not thread-safe. */
+ * in the same order as the text.
+ *
+ * Bound: at most max_keys (verdict, source, destination) rows (report_max_keys; 0 = no bound,
+ * the default of report__new). The flows of a key beyond it are added to one row per verdict,
+ * source "(other)" to destination "(other)", written last in its section (text and JSON alike)
+ * with its bytes, flows and applications; report__folded counts those flows. Memory: about
+ * 0.5 KiB per row (docs/report.md), so max_keys decides it, not the traffic.
+ *
+ * Threads: a struct report is used by one thread (the detector). The sink saves from a
+ * snapshot on its own saver thread (src/sink/report.c, docs/report.md). */
 #ifndef SVCSENSOR_REPORT_H
 #define SVCSENSOR_REPORT_H
 
@@ -49,10 +57,21 @@ int report__add(struct report *r, enum verdict v, const char *src, const char *d
 /* Flows accounted, and those whose verdict is not NONE. */
 void report__totals(const struct report *r, uint64_t *flows, uint64_t *anomalies);
 
-/* Write the text form to out. 0 or -EIO. */
+/* Bound the rows (see Bound above); applies to rows made from now on. */
+void report__set_max_keys(struct report *r, uint64_t max_keys);
+
+/* (verdict, source, destination) rows kept, (other) rows not counted: at most max_keys. */
+uint64_t report__keys(const struct report *r);
+
+/* Flows added to an (other) row because their key was new and the bound reached. A flow of a
+ * key already kept is never folded. Not a loss: every folded flow is in the totals, its
+ * verdict's figures and its (other) row. */
+uint64_t report__folded(const struct report *r);
+
+/* Write the text form to out. 0, -ENOMEM or the stream's errno (ENOSPC, EIO, ...). */
 int report__write_text(const struct report *r, FILE *out);
 
-/* Write the JSON form to out (shares as exact decimals, 99.95). 0, -EIO or -ENOMEM. */
+/* Write the JSON form to out (shares as exact decimals, 99.95). As report__write_text. */
 int report__write_json(const struct report *r, FILE *out);
 
 /* Save the text form at path and the JSON form at path + ".json", each atomically (temporary
@@ -60,12 +79,24 @@ int report__write_json(const struct report *r, FILE *out);
  * failure. 0, or a negative errno after one line on stderr naming the file. Blocks on disk. */
 int report__save(const struct report *r, const char *path);
 
-/* Print the last saved report at path to out (svcsensor -a). 0, or negative errno after one
- * line on stderr. */
+/* Print the last saved report at path to out (svcsensor -a). 0, or the negative errno of the
+ * read or write that failed, after one line on stderr naming the file or the output
+ * ("svcsensor: standard output: cannot print the report: No space left on device"). */
 int report__print_saved(const char *path, FILE *out);
 
-/* As a sink (report_sink, include/svcsensor/sink.h): every flow is added; the report is saved
- * every report_interval when flows came since the last save, and at close. Opened only when
- * report_file is set. */
+/* As a sink (report_sink, include/svcsensor/sink.h), opened only when report_file is set,
+ * bounded by report_max_keys: every flow is added on the detector thread. Every
+ * report_interval, when flows came since the last good save, the detector takes a snapshot
+ * (O(rows), no allocation once grown) and a background thread (started at the first periodic
+ * save, every signal blocked) sorts and writes it with atomic_file; a save due while one runs
+ * is made after it (coalesced, never two at once). A failed periodic save prints one line
+ * (atomic_file.h), is counted, and is tried again at the next interval. close(final) waits for
+ * a running save, then saves everything on the calling thread and returns its error.
+ *
+ * Figures for the exit summary (self = the sink's instance; 0 for NULL): flows folded into the
+ * (other) rows (read on the detector thread, or once it has ended), and periodic saves that
+ * failed (any thread). */
+uint64_t report_sink__folded(const void *self);
+uint64_t report_sink__save_failures(const void *self);
 
 #endif

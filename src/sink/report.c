@@ -1,30 +1,39 @@
-/* report.c - per verdict / source / destination aggregates and the seed's report.
+/* report.c - per verdict / source / destination aggregates, their snapshot, and the report as
+ * a sink whose saves run on a background thread.
  *
  * Aggregates live in small open-addressing string tables (one per verdict for sources, one per
- * source for destinations): a flow costs two lookups and a short scan of its pair's apps. The
- * ordering work (sorting, share rounding) happens only when a report is written. */
+ * source for destinations): a flow costs two lookups and a short scan of its pair's apps. At
+ * most max_keys (verdict, source, destination) rows are kept: the flows of further keys go to
+ * one (other) -> (other) row per verdict and are counted (folded), so the traffic (spoofed
+ * sources, remote_mode "address") cannot decide the memory.
+ *
+ * Saving: the detector thread takes a snapshot (report_snap.h: the figures copied, the keys
+ * and application names shared, O(rows) and no allocation once the arrays are grown) and hands
+ * it to the saver thread, which sorts and writes it (src/sink/report_write.c, atomic_file.h):
+ * a slow or stalled disk delays the file, never the detector. The saver is the model of the
+ * map holder's (src/map/holder.c): started at the first periodic save, every signal blocked,
+ * one save at a time; a save asked for while one runs is made after it (coalesced). */
 #include "svcsensor/report.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "svcsensor/atomic_file.h"
+#include "report_snap.h"
 #include "svcsensor/common.h"
-#include "svcsensor/json_out.h"
 #include "svcsensor/sink.h"
 #include "svcsensor/strtab.h"
-#include "svcsensor/textbuf.h"
-
-#define SHARE_UNITS 10000U /* hundredths of a percent */
-#define REPORT_FILE_MODE 0644
 
 /* Sources and destinations are found by key in string tables (strtab.h), which store the
  * pointer to the node's own copy of its key (name[]); the node is found back from it with
  * offsetof. The slots keep each key's hash, so a probe compares strings only when the hashes
- * match (the nodes are scattered: dereferencing one per probe was most of report__add). */
+ * match (the nodes are scattered: dereferencing one per probe was most of report__add).
+ * Keys and application names are written once and never moved nor freed while the report
+ * lives: snapshots point at them (report_snap.h). */
 struct rdst {
 	char *key; /* = name */
 	uint64_t bytes, flows;
@@ -46,6 +55,8 @@ struct rsrc {
 struct rverdict {
 	uint64_t flows, bytes;
 	struct strtab srcs;
+	struct rsrc *other;	/* the (other) row, made at the first folded flow */
+	struct rdst *other_dst; /* its one destination */
 };
 
 /* Keys, application names and the source / destination nodes live in blocks freed all at
@@ -60,6 +71,11 @@ struct rblock {
 struct report {
 	struct rverdict v[VERDICT__COUNT];
 	uint64_t flows;
+	uint64_t keys;	   /* (verdict, source, destination) rows, (other) rows not counted */
+	uint64_t max_keys; /* 0 = no bound */
+	uint64_t folded;   /* flows added to an (other) row */
+	uint64_t srcs;	   /* source nodes, (other) ones included: sizes a snapshot */
+	uint64_t app_refs; /* application names over every row: sizes a snapshot */
 	struct rblock *blocks;
 };
 
@@ -93,20 +109,28 @@ static char *r_strdup(struct report *r, const char *s)
 	return d;
 }
 
+static void rdst_free(struct rdst *d)
+{
+	free(d->apps);
+	free(d->app_first);
+}
+
 static void rsrc_free(struct rsrc *s)
 {
 	size_t pos = 0;
-	for (const char *k; (k = strtab__next(&s->dsts, &pos));) {
-		struct rdst *d = NODE_OF(k, struct rdst);
-		free(d->apps);
-		free(d->app_first);
-	}
+	for (const char *k; (k = strtab__next(&s->dsts, &pos));)
+		rdst_free(NODE_OF(k, struct rdst));
 	strtab__free(&s->dsts);
 }
 
 struct report *report__new(void)
 {
 	return calloc(1, sizeof(struct report));
+}
+
+void report__set_max_keys(struct report *r, uint64_t max_keys)
+{
+	r->max_keys = max_keys;
 }
 
 void report__free(struct report *r)
@@ -119,6 +143,8 @@ void report__free(struct report *r)
 		for (const char *k; (k = strtab__next(t, &pos));)
 			rsrc_free(NODE_OF(k, struct rsrc));
 		strtab__free(t);
+		if (r->v[v].other_dst)
+			rdst_free(r->v[v].other_dst);
 	}
 	for (struct rblock *b = r->blocks, *next; b; b = next) {
 		next = b->next;
@@ -127,38 +153,73 @@ void report__free(struct report *r)
 	free(r);
 }
 
-static struct rsrc *get_src(struct report *r, struct rverdict *rv, const char *key)
+static struct rsrc *new_src(struct report *r, const char *key)
 {
-	uint64_t h;
-	const char *k = strtab__find(&rv->srcs, key, &h);
-	if (k)
-		return NODE_OF(k, struct rsrc);
 	size_t len = strlen(key);
 	struct rsrc *s = r_alloc(r, sizeof(*s) + len + 1);
 	if (!s)
 		return NULL;
 	memcpy(s->name, key, len + 1);
 	s->key = s->name;
-	if (strtab__add(&rv->srcs, s->name, h) != 0)
-		return NULL; /* what was taken from the blocks goes with the report */
+	r->srcs++;
 	return s;
 }
 
-static struct rdst *get_dst(struct report *r, struct rsrc *s, const char *key)
+static struct rdst *new_dst(struct report *r, const char *key)
 {
-	uint64_t h;
-	const char *k = strtab__find(&s->dsts, key, &h);
-	if (k)
-		return NODE_OF(k, struct rdst);
 	size_t len = strlen(key);
 	struct rdst *d = r_alloc(r, sizeof(*d) + len + 1);
 	if (!d)
 		return NULL;
 	memcpy(d->name, key, len + 1);
 	d->key = d->name;
-	if (strtab__add(&s->dsts, d->name, h) != 0)
-		return NULL;
 	return d;
+}
+
+/* The row of (src, dst) in rv, made when it is new and the bound allows; NULL with *fold when
+ * it is new and the bound is reached, NULL without on out of memory. */
+static struct rdst *get_row(struct report *r, struct rverdict *rv, const char *src, const char *dst,
+			    struct rsrc **sp, bool *fold)
+{
+	uint64_t hs, hd;
+	const char *k = strtab__find(&rv->srcs, src, &hs);
+	struct rsrc *s = k ? NODE_OF(k, struct rsrc) : NULL;
+	struct rdst *d;
+
+	*fold = false;
+	if (s && (k = strtab__find(&s->dsts, dst, &hd))) {
+		*sp = s;
+		return NODE_OF(k, struct rdst);
+	}
+	if (r->max_keys && r->keys >= r->max_keys) {
+		*fold = true;
+		return NULL;
+	}
+	if (!s) {
+		if (!(s = new_src(r, src)) || strtab__add(&rv->srcs, s->name, hs) != 0)
+			return NULL; /* what was taken from the blocks goes with the report */
+		hd = strtab__hash(dst);
+	}
+	if (!(d = new_dst(r, dst)) || strtab__add(&s->dsts, d->name, hd) != 0)
+		return NULL;
+	r->keys++;
+	*sp = s;
+	return d;
+}
+
+/* The (other) row of rv, made at its first flow. */
+static struct rdst *other_row(struct report *r, struct rverdict *rv, struct rsrc **sp)
+{
+	if (!rv->other) {
+		struct rsrc *s = new_src(r, REPORT_OTHER_KEY);
+		struct rdst *d = new_dst(r, REPORT_OTHER_KEY);
+		if (!s || !d)
+			return NULL;
+		rv->other = s;
+		rv->other_dst = d;
+	}
+	*sp = rv->other;
+	return rv->other_dst;
 }
 
 /* Keep apps ordered by the packet time of their first flow (ties by name): the order then
@@ -194,6 +255,7 @@ static int add_app(struct report *r, struct rdst *d, const char *app, uint64_t f
 		}
 		if (!(name = r_strdup(r, app)))
 			return -ENOMEM;
+		r->app_refs++;
 	}
 	size_t at = d->n_apps;
 	while (at > 0 && (d->app_first[at - 1] > first_us ||
@@ -211,8 +273,9 @@ int report__add(struct report *r, enum verdict v, const char *src, const char *d
 		uint64_t bytes, uint64_t first_us)
 {
 	struct rverdict *rv;
-	struct rsrc *s;
+	struct rsrc *s = NULL;
 	struct rdst *d;
+	bool fold;
 
 	if ((unsigned)v >= VERDICT__COUNT)
 		return -EINVAL;
@@ -220,7 +283,12 @@ int report__add(struct report *r, enum verdict v, const char *src, const char *d
 	r->flows++;
 	rv->flows++;
 	rv->bytes += bytes;
-	if (!(s = get_src(r, rv, src)) || !(d = get_dst(r, s, dst)))
+	d = get_row(r, rv, src, dst, &s, &fold);
+	if (fold) {
+		r->folded++;
+		d = other_row(r, rv, &s);
+	}
+	if (!d)
 		return -ENOMEM;
 	s->flows++;
 	s->bytes += bytes;
@@ -237,360 +305,219 @@ void report__totals(const struct report *r, uint64_t *flows, uint64_t *anomalies
 		*anomalies = r->flows - r->v[VERDICT_NONE].flows;
 }
 
-/* Sort by bytes descending, then key ascending. rsrc and rdst both start with key, bytes. */
-struct keyed {
-	char *key;
-	uint64_t bytes;
-};
-
-static int by_bytes_then_key(const void *a, const void *b)
+uint64_t report__keys(const struct report *r)
 {
-	const struct keyed *x = *(const struct keyed *const *)a;
-	const struct keyed *y = *(const struct keyed *const *)b;
-	if (x->bytes != y->bytes)
-		return x->bytes > y->bytes ? -1 : 1;
-	return strcmp(x->key, y->key);
+	return r->keys;
 }
 
-/* The nodes of a table (their key's offset in them: name_off), sorted; NULL when empty or
- * out of memory. The caller frees the array. */
-static void **sorted_items(const struct strtab *t, size_t name_off)
+uint64_t report__folded(const struct report *r)
 {
-	const char **keys;
-	size_t n;
-
-	if (!strtab__count(t) || strtab__collect(t, &keys, &n) != 0)
-		return NULL;
-	/* In place: each key pointer becomes its node's (pointers of one size, copied bytewise). */
-	void **items = (void **)keys;
-	for (size_t i = 0; i < n; i++) {
-		void *node = (char *)keys[i] - name_off;
-		memcpy(&items[i], &node, sizeof(node));
-	}
-	qsort(items, n, sizeof(*items), by_bytes_then_key);
-	return items;
+	return r->folded;
 }
 
-/* Shares of the destinations of one source (sorted), in hundredths of a percent, largest
- * remainder: they add up to exactly SHARE_UNITS. With no bytes at all, an equal split. */
-static void compute_shares(struct rdst **d, size_t n, uint64_t total, unsigned *share)
+/* ---- snapshot (report_snap.h) ---- */
+
+/* At least need elements of size in *p; 0 or -ENOMEM. */
+static int grow(void *pp, size_t *cap, size_t need, size_t size)
 {
-	unsigned __int128 *rem = calloc(n, sizeof(*rem));
-	unsigned given = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned __int128 w = total ? d[i]->bytes : 1, sum = total ? total : n;
-		unsigned __int128 scaled = w * SHARE_UNITS;
-		share[i] = (unsigned)(scaled / sum);
-		if (rem)
-			rem[i] = scaled % sum;
-		given += share[i];
-	}
-	/* Hand the leftover units to the largest remainders, earlier entries first on ties. */
-	while (given < SHARE_UNITS && n) {
-		size_t best = 0;
-		if (rem) {
-			for (size_t i = 1; i < n; i++)
-				if (rem[i] > rem[best])
-					best = i;
-			rem[best] = 0;
-		} else {
-			best = given % n; /* no memory for remainders: round robin */
-		}
-		share[best]++;
-		given++;
-	}
-	free(rem);
-}
-
-/* Visit the report in its deterministic order; the callbacks build text or JSON. */
-struct report_visitor {
-	int (*section)(void *ctx, enum verdict v, const struct rverdict *rv);
-	int (*source)(void *ctx, const struct rsrc *s);
-	int (*dest)(void *ctx, const struct rdst *d, unsigned share);
-	int (*section_end)(void *ctx);
-};
-
-static int visit(const struct report *r, const struct report_visitor *vis, void *ctx)
-{
-	for (unsigned k = 0; k < VERDICT__COUNT; k++) {
-		enum verdict v = verdict_by_rank[k] /* the table's RANK: the seed's order */;
-		const struct rverdict *rv = &r->v[v];
-		struct rsrc **srcs;
-		int err;
-
-		if (!rv->flows)
-			continue;
-		if ((err = vis->section(ctx, v, rv)))
-			return err;
-		size_t n_srcs = strtab__count(&rv->srcs);
-		srcs = (struct rsrc **)sorted_items(&rv->srcs, offsetof(struct rsrc, name));
-		if (!srcs && n_srcs)
-			return -ENOMEM;
-		for (size_t i = 0; i < n_srcs; i++) {
-			struct rdst **dsts = (struct rdst **)sorted_items(
-			    &srcs[i]->dsts, offsetof(struct rdst, name));
-			size_t n = strtab__count(&srcs[i]->dsts);
-			unsigned *share = calloc(n ? n : 1, sizeof(*share));
-
-			err = (!dsts && n) || !share ? -ENOMEM : vis->source(ctx, srcs[i]);
-			if (!err)
-				compute_shares(dsts, n, srcs[i]->bytes, share);
-			for (size_t j = 0; !err && j < n; j++)
-				err = vis->dest(ctx, dsts[j], share[j]);
-			free(share);
-			free(dsts);
-			if (err) {
-				free(srcs);
-				return err;
-			}
-		}
-		free(srcs);
-		if ((err = vis->section_end(ctx)))
-			return err;
-	}
-	return 0;
-}
-
-/* ---- text ---- */
-
-static int text_section(void *ctx, enum verdict v, const struct rverdict *rv)
-{
-	(void)rv;
-	if (fprintf(ctx, "+++++++ %s anomaly flows +++++++\n", verdict__label(v)) < 0)
-		return -EIO;
-	return 0;
-}
-
-/* Lines are built in a buffer and written with one fwrite: a large report has hundreds of
- * thousands of them, and printf's format parsing was most of the time spent saving it. */
-static int text_source(void *ctx, const struct rsrc *s)
-{
-	char line[128];
-	struct textbuf b = {line, line + sizeof(line)};
-	/* "+ %-15s exchange %9llu bytes with: \n"; the trailing space after "with:" is the
-	 * seed's. A key is at most 47 characters (HOSTKEY_LEN), so the line fits. */
-	textbuf__str(&b, "+ ");
-	textbuf__str_pad(&b, s->key, 15);
-	textbuf__str(&b, " exchange ");
-	textbuf__u64_pad(&b, s->bytes, 9);
-	textbuf__str(&b, " bytes with: \n");
-	size_t n = textbuf__len(&b, line);
-	return fwrite(line, 1, n, ctx) == n ? 0 : -EIO;
-}
-
-static int text_dest(void *ctx, const struct rdst *d, unsigned share)
-{
-	/* "\t - %-15s, %9llu bytes (%u.%02u%%) using ['a', 'b']\n" */
-	size_t need = 128;
-	for (size_t i = 0; i < d->n_apps; i++)
-		need += strlen(d->apps[i]) + 4;
-	char small[1024], *line = need <= sizeof(small) ? small : malloc(need);
-	if (!line)
+	void **p = pp;
+	if (need <= *cap)
+		return 0;
+	size_t ncap = *cap ? *cap : 64;
+	while (ncap < need)
+		ncap *= 2;
+	void *np = realloc(*p, ncap * size);
+	if (!np)
 		return -ENOMEM;
-	struct textbuf b = {line, line + need};
-	textbuf__str(&b, "\t - ");
-	textbuf__str_pad(&b, d->key, 15);
-	textbuf__str(&b, ", ");
-	textbuf__u64_pad(&b, d->bytes, 9);
-	textbuf__str(&b, " bytes (");
-	textbuf__u64(&b, share / 100);
-	textbuf__char(&b, '.');
-	textbuf__char(&b, (char)('0' + share % 100 / 10));
-	textbuf__char(&b, (char)('0' + share % 10));
-	textbuf__str(&b, "%) using [");
-	for (size_t i = 0; i < d->n_apps; i++) {
-		if (i)
-			textbuf__str(&b, ", ");
-		textbuf__char(&b, '\'');
-		textbuf__str(&b, d->apps[i]);
-		textbuf__char(&b, '\'');
-	}
-	textbuf__str(&b, "]\n");
-	size_t n = textbuf__len(&b, line);
-	int err = fwrite(line, 1, n, ctx) == n ? 0 : -EIO;
-	if (line != small)
-		free(line);
-	return err;
+	*p = np;
+	*cap = ncap;
+	return 0;
 }
 
-static int text_section_end(void *ctx)
+static void snap_dst(struct report_snap *s, const struct rdst *d)
 {
-	return fputc('\n', (FILE *)ctx) == EOF ? -EIO : 0;
+	struct rsnap_dst *o = &s->dsts[s->n_dsts++];
+	o->key = d->key;
+	o->bytes = d->bytes;
+	o->flows = d->flows;
+	o->app0 = s->n_apps;
+	o->n_apps = d->n_apps;
+	memcpy(&s->apps[s->n_apps], d->apps, d->n_apps * sizeof(*d->apps));
+	s->n_apps += d->n_apps;
+}
+
+static struct rsnap_src *snap_src(struct report_snap *s, const struct rsrc *src, bool other)
+{
+	struct rsnap_src *o = &s->srcs[s->n_srcs++];
+	o->key = src->key;
+	o->bytes = src->bytes;
+	o->flows = src->flows;
+	o->dst0 = s->n_dsts;
+	o->other = other;
+	return o;
+}
+
+int report__snapshot(const struct report *r, struct report_snap *s)
+{
+	/* Every row, source and application name of r fits: the walk below never checks. */
+	if (grow(&s->srcs, &s->cap_srcs, r->srcs, sizeof(*s->srcs)) ||
+	    grow(&s->dsts, &s->cap_dsts, r->keys + VERDICT__COUNT, sizeof(*s->dsts)) ||
+	    grow(&s->apps, &s->cap_apps, r->app_refs, sizeof(*s->apps)))
+		return -ENOMEM;
+	s->n_srcs = s->n_dsts = s->n_apps = 0;
+	s->sorted = false;
+	s->flows = r->flows;
+	for (unsigned v = 0; v < VERDICT__COUNT; v++) {
+		const struct rverdict *rv = &r->v[v];
+		struct rsnap_verdict *sv = &s->v[v];
+		size_t pos = 0;
+
+		sv->flows = rv->flows;
+		sv->bytes = rv->bytes;
+		sv->src0 = s->n_srcs;
+		for (const char *k; (k = strtab__next(&rv->srcs, &pos));) {
+			const struct rsrc *src = NODE_OF(k, struct rsrc);
+			struct rsnap_src *o = snap_src(s, src, false);
+			size_t dpos = 0;
+			for (const char *dk; (dk = strtab__next(&src->dsts, &dpos));)
+				snap_dst(s, NODE_OF(dk, struct rdst));
+			o->n_dsts = s->n_dsts - o->dst0;
+		}
+		if (rv->other) {
+			struct rsnap_src *o = snap_src(s, rv->other, true);
+			snap_dst(s, rv->other_dst);
+			o->n_dsts = 1;
+		}
+		sv->n_srcs = s->n_srcs - sv->src0;
+	}
+	return 0;
+}
+
+/* A snapshot of r written with fn: the synchronous forms of the writers. */
+static int with_snapshot(const struct report *r, FILE *out, const char *path,
+			 int (*fn)(struct report_snap *, FILE *))
+{
+	struct report_snap s = {0};
+	int err = report__snapshot(r, &s);
+
+	if (!err)
+		err = fn ? fn(&s, out) : report_snap__save(&s, path);
+	else if (path)
+		svc_err("%s: cannot save the report: %s", path, strerror(-err));
+	report_snap__free(&s);
+	return err;
 }
 
 int report__write_text(const struct report *r, FILE *out)
 {
-	static const struct report_visitor vis = {text_section, text_source, text_dest,
-						  text_section_end};
-	uint64_t flows, anomalies;
-	int err = visit(r, &vis, out);
-
-	if (err)
-		return err;
-	report__totals(r, &flows, &anomalies);
-	fprintf(out, "+++++++ On %llu flows, %llu anomalies +++++++\n", (unsigned long long)flows,
-		(unsigned long long)anomalies);
-	return ferror(out) ? -EIO : 0;
-}
-
-/* ---- JSON ----
- * Written straight to the file in the visitor's order (a jansson tree of a large report cost
- * more than the rest of the exit: one allocation per value, then freeing them all). */
-
-struct json_ctx {
-	FILE *f;
-	bool first_section, first_source, first_dest;
-};
-
-static int json_section(void *ctx, enum verdict v, const struct rverdict *rv)
-{
-	struct json_ctx *j = ctx;
-	fprintf(j->f,
-		"%s\n    {\"verdict\": \"%s\", \"label\": \"%s\", \"flows\": %llu, "
-		"\"bytes\": %llu, \"sources\": [",
-		j->first_section ? "" : ",", verdict__name(v), verdict__label(v),
-		(unsigned long long)rv->flows, (unsigned long long)rv->bytes);
-	j->first_section = false;
-	j->first_source = true;
-	return 0;
-}
-
-static int json_source(void *ctx, const struct rsrc *s)
-{
-	struct json_ctx *j = ctx;
-	fputs(j->first_source ? "\n      {\"source\": " : "]},\n      {\"source\": ", j->f);
-	json_out__fstr(j->f, s->key);
-	fprintf(j->f, ", \"bytes\": %llu, \"flows\": %llu, \"destinations\": [",
-		(unsigned long long)s->bytes, (unsigned long long)s->flows);
-	j->first_source = false;
-	j->first_dest = true;
-	return 0;
-}
-
-static int json_dest(void *ctx, const struct rdst *d, unsigned share)
-{
-	struct json_ctx *j = ctx;
-	fputs(j->first_dest ? "\n        {\"destination\": " : ",\n        {\"destination\": ",
-	      j->f);
-	json_out__fstr(j->f, d->key);
-	fprintf(j->f, ", \"bytes\": %llu, \"share\": %u.%02u, \"flows\": %llu, \"apps\": [",
-		(unsigned long long)d->bytes, share / 100, share % 100,
-		(unsigned long long)d->flows);
-	for (size_t i = 0; i < d->n_apps; i++) {
-		if (i)
-			fputs(", ", j->f);
-		json_out__fstr(j->f, d->apps[i]);
-	}
-	fputs("]}", j->f);
-	j->first_dest = false;
-	return 0;
-}
-
-static int json_section_end(void *ctx)
-{
-	struct json_ctx *j = ctx;
-	fputs(j->first_source ? "]}" : "]}]}", j->f);
-	return 0;
+	return with_snapshot(r, out, NULL, report_snap__write_text);
 }
 
 int report__write_json(const struct report *r, FILE *out)
 {
-	static const struct report_visitor vis = {json_section, json_source, json_dest,
-						  json_section_end};
-	struct json_ctx j = {.f = out, .first_section = true};
-	uint64_t flows, anomalies;
-	int err;
-
-	report__totals(r, &flows, &anomalies);
-	fprintf(out, "{\n  \"totals\": {\"flows\": %llu, \"anomalies\": %llu, \"per_verdict\": {",
-		(unsigned long long)flows, (unsigned long long)anomalies);
-	for (unsigned v = 0; v < VERDICT__COUNT; v++)
-		fprintf(out, "%s\"%s\": %llu", v ? ", " : "", verdict__name((enum verdict)v),
-			(unsigned long long)r->v[v].flows);
-	fputs("}},\n  \"verdicts\": [", out);
-	if ((err = visit(r, &vis, &j)))
-		return err;
-	fputs(j.first_section ? "]\n}\n" : "\n  ]\n}\n", out);
-	return ferror(out) ? -EIO : 0;
-}
-
-/* ---- saving ---- */
-
-static int write_text_cb(FILE *f, const void *ctx)
-{
-	return report__write_text(ctx, f);
-}
-
-static int write_json_cb(FILE *f, const void *ctx)
-{
-	return report__write_json(ctx, f);
+	return with_snapshot(r, out, NULL, report_snap__write_json);
 }
 
 int report__save(const struct report *r, const char *path)
 {
-	size_t n = strlen(path) + 6;
-	char *jpath = malloc(n);
-	int err, jerr;
-
-	if (!jpath) {
-		svc_err("%s: cannot save the report: %s", path, strerror(ENOMEM));
-		return -ENOMEM;
-	}
-	snprintf(jpath, n, "%s.json", path);
-	err = atomic_file__write(path, REPORT_FILE_MODE, write_text_cb, r);
-	jerr = atomic_file__write(jpath, REPORT_FILE_MODE, write_json_cb, r);
-	free(jpath);
-	return err ? err : jerr;
+	return with_snapshot(r, NULL, path, NULL);
 }
 
-int report__print_saved(const char *path, FILE *out)
-{
-	char buf[8192];
-	size_t n;
-	FILE *f;
-	int err = 0;
-
-	if (!path || !*path) {
-		svc_err("no report file configured (report_file)");
-		return -EINVAL;
-	}
-	f = fopen(path, "r");
-	if (!f) {
-		err = -errno;
-		if (err == -ENOENT)
-			svc_err("%s: no saved report yet (the sensor writes it every "
-				"report_interval and at exit)",
-				path);
-		else
-			svc_err("%s: cannot read the report: %s", path, strerror(-err));
-		return err;
-	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		if (fwrite(buf, 1, n, out) != n) {
-			err = -EIO;
-			break;
-		}
-	if (!err && ferror(f)) {
-		err = -EIO;
-		svc_err("%s: cannot read the report: %s", path, strerror(EIO));
-	}
-	fclose(f);
-	if (!err && fflush(out) != 0)
-		err = -errno;
-	return err;
-}
-
-/* ---- the report as a sink: aggregates every flow, saved every report_interval and at the end */
+/* ---- the report as a sink: aggregates every flow, saved every report_interval (on the
+ * saver thread) and at the end (on the closing thread, after any running save) ---- */
 
 struct report_sink {
 	struct report *rep;
 	const char *path; /* cfg->report_file */
 	unsigned interval;
 	uint64_t next_s; /* 0 = not scheduled yet */
-	bool dirty;	 /* flows since the last save */
-	bool error_reported;
+	bool want;	 /* a periodic save is due and not handed over yet */
+	bool error_reported, fold_reported;
+
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t wake;  /* a save was queued, or stop */
+	pthread_t thread;
+	bool started, start_failed, stop;
+	bool queued, busy;  /* snap belongs to the saver while either is set */
+	uint64_t snap_gen;  /* rep->flows when snap was taken */
+	uint64_t saved_gen; /* rep->flows at the snapshot of the last good save */
+	uint64_t saves, save_failures;
+	struct report_snap snap;
 };
+
+/* One save of the snapshot; counts it. Called without the lock, with snap owned. */
+static void save_snap(struct report_sink *s)
+{
+	int err = report_snap__save(&s->snap, s->path); /* a failure said why, in one line */
+
+	pthread_mutex_lock(&s->lock);
+	s->saves++;
+	if (err)
+		s->save_failures++; /* the rows stay unsaved: the next interval tries again */
+	else if (s->snap_gen > s->saved_gen)
+		s->saved_gen = s->snap_gen;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *saver_run(void *arg)
+{
+	struct report_sink *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->queued && !s->stop)
+			pthread_cond_wait(&s->wake, &s->lock);
+		if (s->stop)
+			break;
+		s->queued = false;
+		s->busy = true;
+		pthread_mutex_unlock(&s->lock);
+		save_snap(s);
+		pthread_mutex_lock(&s->lock);
+		s->busy = false;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Under the lock: start the saver if it is not running. Every signal is blocked in it (they
+ * are the main thread's, src/pipeline.c), as in src/map/holder.c. false if it cannot start. */
+static bool saver_ready(struct report_sink *s)
+{
+	sigset_t all, old;
+	int rc;
+
+	if (s->started || s->start_failed)
+		return s->started;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&s->thread, NULL, saver_run, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		s->start_failed = true;
+		svc_warn("report: no background thread (%s): saving on the detector thread",
+			 strerror(rc));
+		return false;
+	}
+	s->started = true;
+	return true;
+}
+
+/* Let a running save end, drop a queued one (the final save supersedes it), join. */
+static void saver_stop(struct report_sink *s)
+{
+	bool join;
+
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	s->queued = false;
+	join = s->started;
+	s->started = false;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	if (join)
+		pthread_join(s->thread, NULL);
+}
 
 static int rs_open(const struct sink_env *env, void **self)
 {
@@ -603,8 +530,11 @@ static int rs_open(const struct sink_env *env, void **self)
 		svc_err("report: %s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
+	report__set_max_keys(s->rep, env->cfg->report_max_keys);
 	s->path = env->cfg->report_file;
 	s->interval = env->cfg->report_interval;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
 	*self = s;
 	return 0;
 }
@@ -613,33 +543,96 @@ static void rs_flow(void *self, const struct sink_flow *f)
 {
 	struct report_sink *s = self;
 	const struct flow_record *rec = f->rec;
+	uint64_t folded = s->rep->folded;
 
-	s->dirty = true;
 	if (report__add(s->rep, f->verdict, f->src, f->dst, f->app, rec->bytes[0] + rec->bytes[1],
 			rec->first_us) != 0 &&
 	    !s->error_reported) {
 		s->error_reported = true;
 		svc_err("report: %s: some flows are missing from the breakdown", strerror(ENOMEM));
 	}
+	if (s->rep->folded != folded && !s->fold_reported) {
+		s->fold_reported = true;
+		svc_warn("report: report_max_keys (%llu rows) reached: the flows of further "
+			 "(verdict, source, destination) keys are added to the (other) rows",
+			 (unsigned long long)s->rep->max_keys);
+	}
 }
 
+/* A due save is handed to the saver when it is idle: one running, at most one waiting here
+ * (coalesced; it is retried every tick until the saver takes it). */
 static void rs_tick(void *self, uint64_t now_s)
 {
 	struct report_sink *s = self;
+	bool idle, fresh;
 
-	if (svc_due(&s->next_s, s->interval, now_s) && s->dirty &&
-	    report__save(s->rep, s->path) == 0)
-		s->dirty = false;
+	if (svc_due(&s->next_s, s->interval, now_s))
+		s->want = true;
+	if (!s->want)
+		return;
+	pthread_mutex_lock(&s->lock);
+	idle = !s->queued && !s->busy;
+	fresh = s->rep->flows != s->saved_gen; /* flows since the last good save */
+	pthread_mutex_unlock(&s->lock);
+	if (!idle)
+		return;
+	s->want = false;
+	if (!fresh)
+		return;
+	if (report__snapshot(s->rep, &s->snap) != 0) {
+		svc_err("%s: cannot save the report: %s", s->path, strerror(ENOMEM));
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->snap_gen = s->rep->flows;
+	if (saver_ready(s)) {
+		s->queued = true;
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	pthread_mutex_unlock(&s->lock);
+	save_snap(s);
 }
 
 static int rs_close(void *self, bool final)
 {
 	struct report_sink *s = self;
-	int err = final ? report__save(s->rep, s->path) : 0;
+	int err = 0;
 
+	saver_stop(s); /* after it, snap is ours again */
+	if (final) {
+		err = report__snapshot(s->rep, &s->snap);
+		if (err)
+			svc_err("%s: cannot save the report: %s", s->path, strerror(-err));
+		else
+			err = report_snap__save(&s->snap, s->path);
+	}
+	report_snap__free(&s->snap);
 	report__free(s->rep);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return err;
+}
+
+uint64_t report_sink__folded(const void *self)
+{
+	const struct report_sink *s = self;
+	return s ? s->rep->folded : 0;
+}
+
+uint64_t report_sink__save_failures(const void *self)
+{
+	struct report_sink *s = (struct report_sink *)self;
+	uint64_t n;
+
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	n = s->save_failures;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 const struct sink_ops report_sink = {
