@@ -61,8 +61,8 @@ static const uint8_t server[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x80};
 
 static void make_key(struct flow_key *k, int crafted)
 {
-	uint64_t hi = next_rand(), lo = crafted ? 0x20010db8cafe0000ULL ^ flow__mix64(hi)
-						: next_rand();
+	uint64_t hi = next_rand(),
+		 lo = crafted ? 0x20010db8cafe0000ULL ^ flow__mix64(hi) : next_rand();
 	memset(k, 0, sizeof(*k));
 	memcpy(k->src, &lo, 8);
 	memcpy(k->src + 8, &hi, 8);
@@ -190,7 +190,8 @@ int main(int argc, char **argv)
 		else if (c == 'r')
 			runs = atoi(optarg);
 		else {
-			fprintf(stderr, "usage: flow_hash_bench [--flows N] [--packets N] [--runs N]\n");
+			fprintf(stderr,
+				"usage: flow_hash_bench [--flows N] [--packets N] [--runs N]\n");
 			return 2;
 		}
 	}
@@ -206,7 +207,8 @@ int main(int argc, char **argv)
 	build_set(&sets[1], 1, flows, packets);
 	for (uint32_t i = 1; i < flows; i++)
 		if (old_hash(&sets[1].syn[i].key) != old_hash(&sets[1].syn[0].key)) {
-			fprintf(stderr, "flow_hash_bench: crafted key %u misses the old collision\n", i);
+			fprintf(stderr,
+				"flow_hash_bench: crafted key %u misses the old collision\n", i);
 			return 1;
 		}
 
@@ -240,8 +242,8 @@ int main(int argc, char **argv)
 	printf("  %-32s %9.2f (%6.2f) %9.2f (%6.2f) %5.2f (%5.2f)\n",
 	       "table, random keys, ns/packet", pm[0][0], pmin[0][0], pm[1][0], pmin[1][0],
 	       pm[1][0] / pm[0][0], pmin[1][0] / pmin[0][0]);
-	printf("  %-32s %9.0f (%6.0f) %9.2f (%6.2f)\n", "table, crafted keys, ns/packet",
-	       pm[0][1], pmin[0][1], pm[1][1], pmin[1][1]);
+	printf("  %-32s %9.0f (%6.0f) %9.2f (%6.2f)\n", "table, crafted keys, ns/packet", pm[0][1],
+	       pmin[0][1], pm[1][1], pmin[1][1]);
 	printf("  %-32s %9.1f (%6.1f) %9.2f (%6.2f)\n", "crafted / random", pm[0][1] / pm[0][0],
 	       pmin[0][1] / pmin[0][0], pm[1][1] / pm[1][0], pmin[1][1] / pmin[1][0]);
 	printf("  %-32s %18llu %18llu\n", "longest chain walked, crafted",

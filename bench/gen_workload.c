@@ -1526,8 +1526,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gen_workload: %s: %s\n", o.out, strerror(errno));
 		return 1;
 	}
-	static const char *const pnames[] = {"dpi", "gateway", "hold-idle", "hold-detect",
-					     "flood"};
+	static const char *const pnames[] = {"dpi", "gateway", "hold-idle", "hold-detect", "flood"};
 	double dur = (double)(now_ns - t0) / 1e9;
 	printf(
 	    "{\"profile\":\"%s\",\"seed\":%llu,\"packets\":%llu,\"flows\":%llu,"

@@ -880,8 +880,8 @@ Test(flow_table, crafted_old_hash_collisions_keep_chains_short)
 	cr_assert_eq(st()->flows_created, N, "crafted sources are distinct flows");
 	for (uint32_t i = 0; i < N; i++) {
 		crafted_src(i, src, sizeof(src));
-		feed(build(&p, IPPROTO_TCP, "2001:db8::80", 443, src, 40000, SYN | ACK, 9, 2, NULL, 0,
-			   T0 + N + i));
+		feed(build(&p, IPPROTO_TCP, "2001:db8::80", 443, src, 40000, SYN | ACK, 9, 2, NULL,
+			   0, T0 + N + i));
 	}
 	cr_assert_eq(st()->flows_created, N, "every SYN-ACK found its flow");
 	cr_assert_eq(st()->live, N);
@@ -956,8 +956,8 @@ Test(flow_table, flow_key_hash_symmetric_and_per_process)
 			snprintf(src, sizeof(src), "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
 		const char *dst = i % 2 ? "2001:db8::80" : "10.255.0.1";
 		build(&p, IPPROTO_TCP, src, (uint16_t)(1024 + i), dst, 443, SYN, 1, 0, NULL, 0, T0);
-		build(&r, IPPROTO_TCP, dst, 443, src, (uint16_t)(1024 + i), SYN | ACK, 1, 2, NULL, 0,
-		      T0);
+		build(&r, IPPROTO_TCP, dst, 443, src, (uint16_t)(1024 + i), SYN | ACK, 1, 2, NULL,
+		      0, T0);
 		cr_assert_eq(flow_key__hash(&p.pv.key), flow_key__hash(&r.pv.key), "key %u", i);
 		r.pv.key.sport ^= 1; /* another flow */
 		cr_assert_neq(flow_key__hash(&p.pv.key), flow_key__hash(&r.pv.key), "key %u", i);
