@@ -74,7 +74,8 @@ struct flow_table_stats {
 
 /* A chain longer than this is a sign of crafted keys or of a broken hash: with the seeded
  * flow_key__hash and at least two buckets per flow, the longest chain of a full table of
- * 2^18..2^22 flows is about 7..9 entries (balls into bins at load 1/2). */
+ * 2^18..2^22 flows is about 7..8 entries (n balls into 2n bins: the expected number of bins
+ * holding 9 or more is below 0.03 at n = 2^22). */
 #define FLOW_TABLE_CHAIN_LONG 16
 
 struct flow_table;
