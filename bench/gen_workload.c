@@ -15,6 +15,14 @@
  *                then left idle for --hold seconds: all of them are concurrent at the end
  *   hold-detect  --flows flows opened and left in detection (handshake + one unknown payload,
  *                or one unknown UDP datagram), then --hold seconds of idle time
+ *   flood        --flows TCP SYNs from random spoofed IPv4 sources (11.0.0.0-125.255.255.255,
+ *                random ports; one SYN each, never answered) to the servers of --legit long
+ *                legitimate flows (TLS and QUIC from 10.0.0.0/8, opened at the start and still
+ *                running at the end: never closed), one legitimate packet after every
+ *                --legit-every SYNs. --legit-only writes the same legitimate packets (same
+ *                bytes and times) without the SYNs: the clean capture to learn a map from.
+ *                The SYNs' randomness is a stream of its own, so both files share the
+ *                legitimate packets exactly. Default rate 1 M packets/s. --packets is ignored.
  *
  * dpi and gateway keep --flows flows open at once: each packet comes from a slot picked at
  * random; a slot whose flow has ended starts a new flow. --packets is the total.
@@ -674,14 +682,16 @@ struct flow {
 	uint8_t hs; /* TLS: handshake steps before the bulk */ /* hold-* profiles: stop after the
 								  opening packets */
 	uint16_t qid;
+	uint32_t spoof; /* flood: the client's IPv4 address as is (0 = from cli) */
 };
 
-enum profile { P_DPI, P_GATEWAY, P_HOLD_IDLE, P_HOLD_DETECT };
+enum profile { P_DPI, P_GATEWAY, P_HOLD_IDLE, P_HOLD_DETECT, P_FLOOD };
 
 static struct opts {
 	uint64_t flows, packets, seed;
 	double ipv6_share, vlan_share, pps, hold_s;
-	uint32_t hosts;
+	uint32_t hosts, legit, legit_every;
+	int legit_only;
 	enum profile profile;
 	const char *out;
 } o;
@@ -709,6 +719,10 @@ static void put_addr(uint8_t *p, const struct flow *f, int server)
 {
 	uint32_t idx = server ? f->srv : f->cli;
 	int local = server ? f->srv_local : 1;
+	if (!server && f->spoof) { /* flood: IPv4 only */
+		put32(p, f->spoof);
+		return;
+	}
 	if (f->ipver == 4) {
 		if (local) { /* 10.0.0.0/8 */
 			p[0] = 10;
@@ -1094,9 +1108,11 @@ static enum kind pick_kind(void)
 	static const uint8_t mix_gw[K__COUNT] = {40, 20, 22, 5, 0, 3, 10};
 	static const uint8_t mix_idle[K__COUNT] = {0, 0, 75, 0, 25, 0, 0};
 	static const uint8_t mix_det[K__COUNT] = {0, 0, 0, 0, 0, 60, 40};
+	static const uint8_t mix_flood[K__COUNT] = {70, 30, 0, 0, 0, 0, 0}; /* legitimate */
 	const uint8_t *m = o.profile == P_DPI	      ? mix_dpi
 			   : o.profile == P_GATEWAY   ? mix_gw
 			   : o.profile == P_HOLD_IDLE ? mix_idle
+			   : o.profile == P_FLOOD     ? mix_flood
 						      : mix_det;
 	uint32_t r = rnd_below(100), acc = 0;
 	for (int k = 0; k < K__COUNT; k++) {
@@ -1236,20 +1252,67 @@ static int flow_next(struct flow *f)
 	return f->step >= f->data;
 }
 
+/* ---------------------------------------------------------------- flood */
+
+/* The flood profile (see the top of the file). The SYNs draw from flood_rng only, and with
+ * --legit-only a skipped SYN still advances the clock and the IPv4 id as its packet would
+ * (advance_clock is the one use of the main generator per packet), so the legitimate packets
+ * come out identical. */
+static void run_flood(void)
+{
+	struct flow *legit = calloc(o.legit, sizeof *legit), syn;
+	uint64_t flood_rng = o.seed ^ 0x5bd1e9955bd1e995ULL;
+	if (!legit) {
+		fprintf(stderr, "gen_workload: out of memory\n");
+		exit(1);
+	}
+	for (uint32_t i = 0; i < o.legit; i++) {
+		flow_start(&legit[i]);
+		legit[i].data = legit[i].hs + 0x7fffffffu; /* never ends within the capture */
+	}
+	memset(&syn, 0, sizeof syn);
+	syn.kind = K_TCPUNK;
+	syn.ipver = 4;
+	syn.dport = 443;
+	for (uint64_t n = 0; n < o.flows; n++) {
+		if (n % o.legit_every == 0)
+			flow_next(&legit[(n / o.legit_every) % o.legit]);
+		uint64_t r = splitmix64(&flood_rng);
+		syn.spoof = (uint32_t)(11 + (r >> 56) % 115) << 24 | ((uint32_t)r & 0xffffff);
+		syn.sport = (uint16_t)(1024 + (r >> 24) % 64511);
+		syn.srv = legit[(r >> 40) % o.legit].srv;
+		syn.cli = (uint32_t)r;
+		syn.seq[0] = (uint32_t)(r >> 16);
+		if (o.legit_only) {
+			ip_id++; /* what pkt_begin would have used */
+			advance_clock();
+			continue;
+		}
+		st_flows++;
+		st_kind_flows[K_TCPUNK]++;
+		emit_tcp(&syn, 0, TH_SYN, NULL, 0);
+	}
+	free(legit);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void usage(void)
 {
 	fprintf(
 	    stderr,
-	    "usage: gen_workload -o FILE [--profile dpi|gateway|hold-idle|hold-detect]\n"
+	    "usage: gen_workload -o FILE [--profile dpi|gateway|hold-idle|hold-detect|flood]\n"
 	    "         [--flows N] [--packets N] [--seed S] [--ipv6-share F] [--vlan-share F]\n"
 	    "         [--pps R] [--hold SECONDS] [--hosts N]\n"
-	    "  --flows    concurrent flows (dpi, gateway) or flows opened (hold-*)\n"
+	    "         [--legit N] [--legit-every K] [--legit-only]\n"
+	    "  --flows    concurrent flows (dpi, gateway), flows opened (hold-*), SYNs (flood)\n"
 	    "  --packets  total packets (dpi, gateway); hold-* ignore it\n"
 	    "  --pps      virtual packet rate for timestamps\n"
 	    "  --hold     hold-*: idle seconds after the last flow opened (one keep-alive flow)\n"
-	    "  --hosts    local client addresses (10.0.0.0/8, fd00:0:42::/64)\n");
+	    "  --hosts    local client addresses (10.0.0.0/8, fd00:0:42::/64)\n"
+	    "  --legit    flood: long legitimate flows (default 8)\n"
+	    "  --legit-every flood: one legitimate packet after every K SYNs (default 20)\n"
+	    "  --legit-only  flood: the legitimate packets only (the clean capture)\n");
 }
 
 static uint64_t parse_u64(const char *s, const char *what)
@@ -1296,6 +1359,9 @@ int main(int argc, char **argv)
 					   {"pps", required_argument, 0, 'r'},
 					   {"hold", required_argument, 0, 'H'},
 					   {"hosts", required_argument, 0, 'h'},
+					   {"legit", required_argument, 0, 'L'},
+					   {"legit-every", required_argument, 0, 'E'},
+					   {"legit-only", no_argument, 0, 'O'},
 					   {"output", required_argument, 0, 'o'},
 					   {"help", no_argument, 0, '?'},
 					   {0, 0, 0, 0}};
@@ -1305,6 +1371,8 @@ int main(int argc, char **argv)
 	o.seed = 1;
 	o.hosts = 4096;
 	o.hold_s = 2;
+	o.legit = 8;
+	o.legit_every = 20;
 	while ((c = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -1334,6 +1402,15 @@ int main(int argc, char **argv)
 		case 'H':
 			o.hold_s = strtod(optarg, NULL);
 			break;
+		case 'L':
+			o.legit = (uint32_t)parse_u64(optarg, "--legit");
+			break;
+		case 'E':
+			o.legit_every = (uint32_t)parse_u64(optarg, "--legit-every");
+			break;
+		case 'O':
+			o.legit_only = 1;
+			break;
 		case 'o':
 			o.out = optarg;
 			break;
@@ -1346,6 +1423,8 @@ int main(int argc, char **argv)
 				o.profile = P_HOLD_IDLE;
 			else if (!strcmp(optarg, "hold-detect"))
 				o.profile = P_HOLD_DETECT;
+			else if (!strcmp(optarg, "flood"))
+				o.profile = P_FLOOD;
 			else {
 				fprintf(stderr, "gen_workload: --profile: unknown profile %s\n",
 					optarg);
@@ -1357,17 +1436,19 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!o.out || optind != argc || o.flows == 0 || o.hosts < 16 || o.hosts > (1u << 20)) {
+	if (!o.out || optind != argc || o.flows == 0 || o.hosts < 16 || o.hosts > (1u << 20) ||
+	    o.legit == 0 || o.legit_every == 0) {
 		usage();
 		return 2;
 	}
-	int gw = o.profile == P_GATEWAY, hold = o.profile >= P_HOLD_IDLE;
+	int gw = o.profile == P_GATEWAY, flood = o.profile == P_FLOOD;
+	int hold = o.profile == P_HOLD_IDLE || o.profile == P_HOLD_DETECT;
 	if (!set6)
-		o.ipv6_share = gw ? 0.15 : hold ? 0.0 : 0.05;
+		o.ipv6_share = gw ? 0.15 : hold || flood ? 0.0 : 0.05;
 	if (!setv)
 		o.vlan_share = gw ? 0.2 : 0.0;
 	if (!setr)
-		o.pps = hold ? 1e6 : gw ? 50000 : 100000;
+		o.pps = hold || flood ? 1e6 : gw ? 50000 : 100000;
 	if (o.pps < 1)
 		o.pps = 1;
 	dt_ns = (uint64_t)(1e9 / o.pps);
@@ -1395,7 +1476,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	obuf = malloc(OBUF_SIZE);
-	struct flow *slots = calloc(hold ? 1 : o.flows, sizeof *slots);
+	struct flow *slots = calloc(hold || flood ? 1 : o.flows, sizeof *slots);
 	if (!obuf || !slots) {
 		fprintf(stderr, "gen_workload: out of memory for %llu flows\n",
 			(unsigned long long)o.flows);
@@ -1408,7 +1489,9 @@ int main(int argc, char **argv)
 	now_ns = 1700000000ull * 1000000000ull;
 	uint64_t t0 = now_ns;
 
-	if (hold) {
+	if (flood) {
+		run_flood();
+	} else if (hold) {
 		for (uint64_t i = 0; i < o.flows; i++) {
 			flow_start(&slots[0]);
 			while (!flow_next(&slots[0]))
@@ -1443,7 +1526,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gen_workload: %s: %s\n", o.out, strerror(errno));
 		return 1;
 	}
-	static const char *const pnames[] = {"dpi", "gateway", "hold-idle", "hold-detect"};
+	static const char *const pnames[] = {"dpi", "gateway", "hold-idle", "hold-detect", "flood"};
 	double dur = (double)(now_ns - t0) / 1e9;
 	printf(
 	    "{\"profile\":\"%s\",\"seed\":%llu,\"packets\":%llu,\"flows\":%llu,"

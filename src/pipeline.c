@@ -105,13 +105,15 @@ static void print_summary(const struct input_stats *st, struct worker *ws, unsig
 			  const struct detector_stats *ds, bool learn)
 {
 	const uint64_t *dec = st->decode;
-	uint64_t ended[FLOW_END__COUNT] = {0}, total_ended = 0;
+	uint64_t ended[FLOW_END__COUNT] = {0}, total_ended = 0, chain_long = 0, chain_max = 0;
 	for (unsigned w = 0; w < n; w++) {
 		const struct flow_table_stats *s = worker__stats(&ws[w]);
 		for (unsigned e = 0; e < FLOW_END__COUNT; e++) {
 			ended[e] += s->flows_ended[e];
 			total_ended += s->flows_ended[e];
 		}
+		chain_long += s->chain_long;
+		chain_max = s->chain_max > chain_max ? s->chain_max : chain_max;
 	}
 	uint64_t pkts = 0;
 	for (unsigned i = 0; i < DECODE__COUNT; i++)
@@ -133,6 +135,11 @@ static void print_summary(const struct input_stats *st, struct worker *ws, unsig
 	if (off < (int)sizeof(line))
 		snprintf(line + off, sizeof(line) - (size_t)off, ")");
 	fprintf(stderr, "%s: %s\n", SVC_PROG, line);
+	if (chain_long) /* never with the seeded hash in practice (flow_table.h) */
+		fprintf(stderr,
+			"%s: flow table lookups over %u entries: %" PRIu64 " (longest %" PRIu64
+			")\n",
+			SVC_PROG, FLOW_TABLE_CHAIN_LONG, chain_long, chain_max);
 
 	if (learn) {
 		fprintf(stderr, "%s: flows learned %" PRIu64 " (flows ended %" PRIu64 ")\n",

@@ -56,7 +56,7 @@ void worker__account(struct worker *w, const struct pkt_view *pv, uint32_t n, ui
 {
 	/* Hash every packet once, then walk the batch prefetching the bucket PF_FAR packets
 	 * ahead and its first entry PF_NEAR ahead: the flow lookups of a busy link are cache
-	 * misses, and this overlaps them. */
+	 * misses, and this overlaps them. flow_key__hash is the seeded one of hash.h. */
 	enum { PF_FAR = 8, PF_NEAR = 4 };
 	for (uint32_t i = 0; i < n; i++)
 		w->hash[i] = flow_key__hash(&pv[i].key);

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "svcsensor/flow_table.h"
 
@@ -809,5 +811,155 @@ Test(flow_table, addr_str_equals_inet_ntop)
 		flow__addr_str(a, ver, ours, sizeof(ours));
 		cr_assert_not_null(inet_ntop(ver == 6 ? AF_INET6 : AF_INET, a, libc, sizeof(libc)));
 		cr_assert_str_eq(ours, libc, "address %u (IPv%u)", i, ver);
+	}
+}
+
+/* ---- crafted keys: the flow tables' hash is seeded ---- */
+
+/* The flow tables' hash as it was when it was unseeded (include/svcsensor/flow_hash.h before
+ * flow_key__hash moved to hash.h), written out here from its definition: splitmix64's
+ * finaliser, the address fold mix(lo ^ mix(hi)) and the symmetric combine. */
+static uint64_t old_mix(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static uint64_t old_fold(const uint8_t a[16])
+{
+	uint64_t lo, hi;
+	memcpy(&lo, a, 8);
+	memcpy(&hi, a + 8, 8);
+	return old_mix(lo ^ old_mix(hi));
+}
+
+static uint64_t old_flow_hash(const struct flow_key *k)
+{
+	uint64_t a = old_fold(k->src) ^ ((uint64_t)k->sport << 32);
+	uint64_t b = old_fold(k->dst) ^ ((uint64_t)k->dport << 32);
+	uint64_t rest = ((uint64_t)k->vlan << 16) | ((uint64_t)k->proto << 8) | k->ipver;
+	return old_mix((a + b) ^ old_mix(a ^ b) ^ old_mix(rest));
+}
+
+/* The i-th crafted IPv6 source: any hi word, lo = C ^ mix(hi), so that the fold of every one
+ * is mix(C): one value of the old hash for all of them (same ports, same server). */
+static void crafted_src(uint32_t i, char *out, size_t len)
+{
+	uint8_t a[16];
+	uint64_t hi = 0x0000000100000000ULL * (i + 1) + 0xfe00, lo;
+	lo = 0x20010db8cafe0000ULL ^ old_mix(hi);
+	memcpy(a, &lo, 8);
+	memcpy(a + 8, &hi, 8);
+	cr_assert_not_null(inet_ntop(AF_INET6, a, out, (socklen_t)len));
+}
+
+/* 50 000 IPv6 SYNs to one server whose keys share one value of the old hash (checked here
+ * with the old formula), then the server's SYN-ACKs: with the old hash every flow was in one
+ * chain (longest walk 50 000 entries, each packet a walk of the whole chain); with the seeded
+ * hash the longest walk stays a few entries, and every reply still finds its flow. */
+Test(flow_table, crafted_old_hash_collisions_keep_chains_short)
+{
+	enum { N = 50000 };
+	struct pkt p;
+	char src[INET6_ADDRSTRLEN];
+	uint64_t h0 = 0;
+
+	sk.keep = 0;
+	fo.max_flows = 65536;
+	start();
+	for (uint32_t i = 0; i < N; i++) {
+		crafted_src(i, src, sizeof(src));
+		build(&p, IPPROTO_TCP, src, 40000, "2001:db8::80", 443, SYN, 1, 0, NULL, 0, T0 + i);
+		uint64_t old = old_flow_hash(&p.pv.key);
+		if (i == 0)
+			h0 = old;
+		cr_assert_eq(old, h0, "crafted key %u does not collide under the old hash", i);
+		feed(&p);
+	}
+	cr_assert_eq(st()->flows_created, N, "crafted sources are distinct flows");
+	for (uint32_t i = 0; i < N; i++) {
+		crafted_src(i, src, sizeof(src));
+		feed(build(&p, IPPROTO_TCP, "2001:db8::80", 443, src, 40000, SYN | ACK, 9, 2, NULL,
+			   0, T0 + N + i));
+	}
+	cr_assert_eq(st()->flows_created, N, "every SYN-ACK found its flow");
+	cr_assert_eq(st()->live, N);
+	cr_log_info("flow_table: %u keys colliding under the old hash: longest chain walked %llu, "
+		    "walks over %u: %llu",
+		    N, (unsigned long long)st()->chain_max, FLOW_TABLE_CHAIN_LONG,
+		    (unsigned long long)st()->chain_long);
+	cr_assert_leq(st()->chain_max, 16, "longest chain walked: %llu entries",
+		      (unsigned long long)st()->chain_max);
+	cr_assert_eq(st()->chain_long, 0);
+}
+
+/* The chain counters themselves: a hash that puts every flow in one bucket (any symmetric
+ * hash may be handed to flow_table__packet_hashed) makes the n-th new flow walk the n flows
+ * before it; a reply to the first flow walks all of them. */
+Test(flow_table, chain_counters_count_the_walk)
+{
+	enum { N = 100 };
+	struct pkt p;
+	char src[32];
+
+	start();
+	for (uint32_t i = 0; i < N; i++) {
+		snprintf(src, sizeof(src), "10.9.%u.%u", i >> 8, i & 255);
+		build(&p, IPPROTO_UDP, src, 5000, "10.9.255.1", 53, 0, 0, 0, NULL, 0, T0 + i);
+		flow_table__packet_hashed(ft, &p.pv, 42);
+	}
+	cr_assert_eq(st()->flows_created, N);
+	cr_assert_eq(st()->chain_max, N - 1);
+	cr_assert_eq(st()->chain_long, N - 1 - FLOW_TABLE_CHAIN_LONG, "walks of 17..99 entries");
+	build(&p, IPPROTO_UDP, "10.9.255.1", 53, "10.9.0.0", 5000, 0, 0, 0, NULL, 0, T0 + N);
+	flow_table__packet_hashed(ft, &p.pv, 42);
+	cr_assert_eq(st()->flows_created, N, "the reply found the first flow");
+	cr_assert_eq(st()->chain_max, N);
+	cr_assert_eq(st()->chain_long, N - FLOW_TABLE_CHAIN_LONG);
+}
+
+/* hash_in_child: flow_key__hash of k computed in a fresh process (its own seed). */
+static uint64_t hash_in_child(const struct flow_key *k)
+{
+	int fd[2];
+	uint64_t h = 0;
+	cr_assert_eq(pipe(fd), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		uint64_t mine = flow_key__hash(k);
+		_exit(write(fd[1], &mine, sizeof(mine)) == (ssize_t)sizeof(mine) ? 0 : 1);
+	}
+	close(fd[1]);
+	cr_assert_eq(read(fd[0], &h, sizeof(h)), (ssize_t)sizeof(h));
+	close(fd[0]);
+	waitpid(pid, NULL, 0);
+	return h;
+}
+
+/* Symmetric (a reply is hashed like its request, IPv4 and IPv6) and keyed by the process's
+ * seed: the same key hashes differently in two processes (the children start before this
+ * process drew a seed), so no key set collides on every sensor. */
+Test(flow_table, flow_key_hash_symmetric_and_per_process)
+{
+	struct pkt p, r;
+	char src[INET6_ADDRSTRLEN];
+
+	build(&p, IPPROTO_TCP, "192.0.2.7", 51000, "198.51.100.9", 443, SYN, 1, 0, NULL, 0, T0);
+	uint64_t a = hash_in_child(&p.pv.key), b = hash_in_child(&p.pv.key);
+	cr_assert_neq(a, b, "two processes hashed a key alike: %016llx", (unsigned long long)a);
+	for (uint32_t i = 0; i < 2000; i++) {
+		if (i % 2)
+			crafted_src(i, src, sizeof(src));
+		else
+			snprintf(src, sizeof(src), "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
+		const char *dst = i % 2 ? "2001:db8::80" : "10.255.0.1";
+		build(&p, IPPROTO_TCP, src, (uint16_t)(1024 + i), dst, 443, SYN, 1, 0, NULL, 0, T0);
+		build(&r, IPPROTO_TCP, dst, 443, src, (uint16_t)(1024 + i), SYN | ACK, 1, 2, NULL,
+		      0, T0);
+		cr_assert_eq(flow_key__hash(&p.pv.key), flow_key__hash(&r.pv.key), "key %u", i);
+		r.pv.key.sport ^= 1; /* another flow */
+		cr_assert_neq(flow_key__hash(&p.pv.key), flow_key__hash(&r.pv.key), "key %u", i);
 	}
 }

@@ -1,4 +1,4 @@
-/* flow_hash.h - the flow key and its symmetric hashes, with no libc dependency.
+/* flow_hash.h - the flow key and its symmetric address-pair hash, with no libc dependency.
  *
  * Why a header of its own: the eBPF fanout program (src/capture/fanout.bpf.c, built with
  * clang -target bpf) must return exactly what userspace computes, so both compile this one
@@ -53,7 +53,10 @@ static inline uint64_t flow__addr_fold(const uint8_t a[16])
 
 /* Symmetric hash of the address pair (+ VLAN): the same for both directions, and the same for
  * every flow between two hosts. It picks the worker, live (eBPF) and offline, so that nDPI's
- * per-module host caches see all flows of a host pair. Commutative combine: a + b and a ^ b. */
+ * per-module host caches see all flows of a host pair. Commutative combine: a + b and a ^ b.
+ * Unseeded (the kernel program and userspace must agree without sharing a secret): crafted
+ * addresses can steer many host pairs to one worker, an imbalance between workers, never a
+ * long chain inside a table (the tables use flow_key__hash, seeded). */
 static inline uint32_t flow_key__pair_hash(const struct flow_key *k)
 {
 	uint64_t a = flow__addr_fold(k->src), b = flow__addr_fold(k->dst);
@@ -61,13 +64,13 @@ static inline uint32_t flow_key__pair_hash(const struct flow_key *k)
 	return (uint32_t)(h ^ (h >> 32));
 }
 
-/* Symmetric hash of the full key: both directions give the same value. For flow tables. */
-static inline uint64_t flow_key__hash(const struct flow_key *k)
-{
-	uint64_t a = flow__addr_fold(k->src) ^ ((uint64_t)k->sport << 32);
-	uint64_t b = flow__addr_fold(k->dst) ^ ((uint64_t)k->dport << 32);
-	uint64_t rest = ((uint64_t)k->vlan << 16) | ((uint64_t)k->proto << 8) | k->ipver;
-	return flow__mix64((a + b) ^ flow__mix64(a ^ b) ^ flow__mix64(rest));
-}
+/* The flow tables' hash of the full key, flow_key__hash, is not here: it is seeded per
+ * process (an unseeded one let crafted 5-tuples share one chain: flow__addr_fold above is
+ * public, so IPv6 sources with lo = C ^ flow__mix64(hi) all fold to C) and lives with the
+ * seeded family in hash.h, userspace only. Nothing above this line may depend on it: it is
+ * the text the eBPF program compiles. */
+#ifndef __bpf__
+#include "svcsensor/hash.h" /* flow_key__hash */
+#endif
 
 #endif

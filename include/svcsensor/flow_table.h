@@ -68,7 +68,15 @@ struct flow_table_stats {
 	uint64_t records_lost; /* allocation failure for a record */
 	uint64_t live;	       /* flows currently in the table */
 	uint64_t in_detection; /* live flows still holding nDPI state */
+	uint64_t chain_max;    /* longest bucket chain a packet's lookup walked (entries) */
+	uint64_t chain_long;   /* lookups that walked more than FLOW_TABLE_CHAIN_LONG entries */
 };
+
+/* A chain longer than this is a sign of crafted keys or of a broken hash: with the seeded
+ * flow_key__hash and at least two buckets per flow, the longest chain of a full table of
+ * 2^18..2^22 flows is about 7..8 entries (n balls into 2n bins: the expected number of bins
+ * holding 9 or more is below 0.03 at n = 2^22). */
+#define FLOW_TABLE_CHAIN_LONG 16
 
 struct flow_table;
 
@@ -92,7 +100,8 @@ void flow_table__free(struct flow_table *t);
 void flow_table__packet(struct flow_table *t, const struct pkt_view *pv);
 
 /* The same, with h = flow_key__hash(&pv->key) already computed (the worker computes it once
- * to prefetch). */
+ * to prefetch). h must be a symmetric hash of the key (the same for both directions); any
+ * such hash works (bench/flow_hash_bench.c feeds another), only the chains' lengths differ. */
 void flow_table__packet_hashed(struct flow_table *t, const struct pkt_view *pv, uint64_t h);
 
 /* Warm the cache for a packet that will be accounted soon: stage 0 prefetches the bucket of

@@ -1,6 +1,7 @@
 /* hash.h - the one hash family for tables whose keys the traffic chooses (host keys, server
- * names, application names): seeded per process, so that nobody outside can precompute keys
- * that collide in every sensor's tables and turn linear probing into long scans.
+ * names, application names, flow keys): seeded per process, so that nobody outside can
+ * precompute keys that collide in every sensor's tables and turn linear probing or a bucket
+ * chain into long scans.
  *
  *   hash__seed()                 a random 64-bit seed (getrandom), the same for the whole
  *                                process, never 0; thread-safe, cheap after the first call.
@@ -11,12 +12,14 @@
  *                                match can be a compare of known length.
  *   hash__pair(ha, hb)           an asymmetric combine of two hashes: (a, b) != (b, a).
  *   hash__mix64(x)               a bijective 64-bit mixer (flow__mix64 of flow_hash.h).
+ *   flow_key__hash(k)            the flow tables' hash of a flow key (src/flow/flow_table.c):
+ *                                symmetric (both directions equal), keyed by the seed.
  *
  * Not a cryptographic MAC: the seed keeps collisions unpredictable from outside, it does not
- * make them impossible. The flow key's hashes (flow_hash.h) stay outside this family and are
- * unseeded: flow_key__pair_hash must equal what the eBPF fanout program
- * (src/capture/fanout.bpf.c) computes; flow_key__hash (the flow tables' hash) shares that
- * header's mixer and is compiled into the same program text.
+ * make them impossible. The one unseeded hash of the sensor is flow_key__pair_hash
+ * (flow_hash.h): it must equal what the eBPF fanout program (src/capture/fanout.bpf.c)
+ * computes, and it only picks a worker. flow_key__hash was unseeded too, sharing that
+ * header's address fold; it is here since that fold can be inverted (see flow_hash.h).
  *
  * Pure functions except hash__seed (one getrandom the first time; if that fails, the clock
  * and the pid stand in). No allocation; callable from any thread. */
@@ -27,10 +30,12 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "svcsensor/flow_hash.h" /* flow__mix64 */
+#include "svcsensor/flow_hash.h" /* flow__mix64, struct flow_key */
 
-/* The seed once drawn (0 before): read by hash__seed's fast path. Set by hash.c only. */
+/* The seed once drawn (0 before): read by hash__seed's fast path. Set by hash.c only, after
+ * hash__flow_keys (keys derived from the seed), so whoever sees the seed sees the keys. */
 extern uint64_t hash__seed_value;
+extern uint64_t hash__flow_keys[5];
 uint64_t hash__seed_draw(void);
 
 static inline uint64_t hash__seed(void)
@@ -87,6 +92,32 @@ static inline uint64_t hash__str(uint64_t seed, const char *s, size_t *len_out)
 static inline uint64_t hash__pair(uint64_t ha, uint64_t hb)
 {
 	return hash__mix64(ha * 0xff51afd7ed558ccdULL + hb);
+}
+
+/* One endpoint (address, port) of a flow key, keyed: the two address words are xored with
+ * independent secret words before the multiply that compresses them (so no address pair can
+ * be chosen to collide without the keys, unlike an unkeyed fold), then the port goes in with a
+ * second multiply by a secret odd word. IPv4 addresses have hi = 0: still keyed. */
+static inline uint64_t hash__endpoint(const uint64_t *k, const uint8_t a[16], uint16_t port)
+{
+	uint64_t lo, hi;
+	memcpy(&lo, a, 8);
+	memcpy(&hi, a + 8, 8);
+	return hash__mum(hash__mum(lo ^ k[0], hi ^ k[1]) ^ port, k[2]);
+}
+
+/* Symmetric: the two endpoints are hashed alike and combined by + and ^ (both commutative),
+ * keyed once more with VLAN, protocol and IP version in; three multiplies on the critical path
+ * (the endpoints in parallel), no branch. Used per packet by src/worker.c and
+ * src/flow/flow_table.c. */
+static inline uint64_t flow_key__hash(const struct flow_key *key)
+{
+	(void)hash__seed(); /* the first call draws the seed and the keys */
+	const uint64_t *k = hash__flow_keys;
+	uint64_t a = hash__endpoint(k, key->src, key->sport);
+	uint64_t b = hash__endpoint(k, key->dst, key->dport);
+	uint64_t rest = (uint64_t)key->vlan << 16 | (uint64_t)key->proto << 8 | key->ipver;
+	return hash__mum((a + b) ^ k[3], (a ^ b) ^ rest ^ k[4]);
 }
 
 #endif

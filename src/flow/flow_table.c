@@ -2,8 +2,11 @@
  *
  * Layout: a slab of max_flows entries allocated at creation, addressed by 32-bit index.
  * A power-of-two bucket array (2 x max_flows rounded up) holds the head of each chain;
- * entries chain through hnext (also the free-list link). Entries never used yet are handed
- * out from a watermark, so the slab's pages are touched only as the table fills.
+ * entries chain through hnext (also the free-list link). Chains stay short because the load
+ * is at most 1/2 and the hash, flow_key__hash (include/svcsensor/hash.h), is keyed by a
+ * per-process seed: the traffic cannot choose keys that share a bucket. Entries never used
+ * yet are handed out from a watermark, so the slab's pages are touched only as the table
+ * fills.
  *
  * Three intrusive doubly linked lists, each ordered by a monotonic clock, make expiry touch
  * due flows only:
@@ -47,7 +50,7 @@ struct ft_entry {
 	uint8_t lru_touched;	    /* a packet came since it was queued on t->lru */
 	struct ft_link lru;	    /* on t->lru */
 	struct ft_link tq;	    /* on t->age (open) or t->closed */
-	uint64_t hash;		    /* flow_key__hash, symmetric */
+	uint64_t hash;		    /* flow_key__hash (seeded, symmetric) */
 	uint64_t start_clk;	    /* table clock at the first packet */
 	uint64_t touch_clk;	    /* table clock at the last packet */
 	uint64_t close_clk;	    /* table clock at the close (FT_CLOSED) */
@@ -139,18 +142,26 @@ static int key_dir(const struct flow_key *a, const struct flow_key *b)
 	return -1;
 }
 
-static uint32_t lookup(const struct flow_table *t, uint64_t h, const struct flow_key *k, int *dir)
+/* The entry of k (direction in *dir), or FT_NIL. Counts the entries walked: the longest walk
+ * and the walks beyond FLOW_TABLE_CHAIN_LONG are the table's only sign that its chains grew
+ * (flow_key__hash is seeded so that traffic cannot choose them); two predictable compares. */
+static uint32_t lookup(struct flow_table *t, uint64_t h, const struct flow_key *k, int *dir)
 {
-	uint32_t i;
+	uint32_t i, n = 0;
 
 	for (i = t->bucket[h & t->bmask]; i != FT_NIL; i = t->e[i].hnext) {
+		n++;
 		if (t->e[i].hash != h)
 			continue;
 		*dir = key_dir(&t->e[i].key, k);
 		if (*dir >= 0)
-			return i;
+			break;
 	}
-	return FT_NIL;
+	if (SVC_UNLIKELY(n > t->st.chain_max))
+		t->st.chain_max = n;
+	if (SVC_UNLIKELY(n > FLOW_TABLE_CHAIN_LONG))
+		t->st.chain_long++;
+	return i;
 }
 
 static void bucket_unlink(struct flow_table *t, uint32_t idx)

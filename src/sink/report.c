@@ -433,6 +433,7 @@ struct report_sink {
 	uint64_t next_s; /* 0 = not scheduled yet */
 	bool want;	 /* a periodic save is due and not handed over yet */
 	bool error_reported, fold_reported;
+	uint64_t missing; /* flows report__add could not take (out of memory) */
 
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t wake;  /* a save was queued, or stop */
@@ -546,10 +547,13 @@ static void rs_flow(void *self, const struct sink_flow *f)
 	uint64_t folded = s->rep->folded;
 
 	if (report__add(s->rep, f->verdict, f->src, f->dst, f->app, rec->bytes[0] + rec->bytes[1],
-			rec->first_us) != 0 &&
-	    !s->error_reported) {
-		s->error_reported = true;
-		svc_err("report: %s: some flows are missing from the breakdown", strerror(ENOMEM));
+			rec->first_us) != 0) {
+		s->missing++;
+		if (!s->error_reported) {
+			s->error_reported = true;
+			svc_err("report: %s: some flows are missing from the breakdown",
+				strerror(ENOMEM));
+		}
 	}
 	if (s->rep->folded != folded && !s->fold_reported) {
 		s->fold_reported = true;
@@ -635,8 +639,20 @@ uint64_t report_sink__save_failures(const void *self)
 	return n;
 }
 
+/* Flows folded into the (other) rows count as a loss (their pairs are no longer told apart;
+ * the totals keep them), and so do flows the breakdown could not take. */
+static void rs_losses(const void *self, sink_loss_fn cb, void *ctx)
+{
+	const struct report_sink *s = self;
+	cb(ctx, &(struct sink_loss){.what = "flows folded into (other)", .count = s->rep->folded});
+	cb(ctx, &(struct sink_loss){.what = "flows missing from the breakdown",
+				    .count = s->missing,
+				    .err = s->missing ? ENOMEM : 0});
+}
+
 const struct sink_ops report_sink = {
     .name = "report",
+    .losses = rs_losses,
     .open = rs_open,
     .flow = rs_flow,
     .tick = rs_tick,

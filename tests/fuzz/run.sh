@@ -35,7 +35,7 @@ URCU_CFLAGS=$(pkg-config --cflags liburcu 2>/dev/null || true)
 "$CLANG" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-Iinclude $URCU_CFLAGS \
-	tests/fuzz/fuzz_decode.c src/decode.c src/common.c -o "$OUT/fuzz_decode"
+	tests/fuzz/fuzz_decode.c src/decode.c src/common.c src/util/hash.c -o "$OUT/fuzz_decode"
 PCAP_FLAGS=$(pkg-config --cflags --libs libpcap 2>/dev/null || echo -lpcap)
 # shellcheck disable=SC2086
 "$CLANG" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
