@@ -520,7 +520,7 @@ Test(outpath, preflight_directory_in_the_way)
 	struct out o;
 	run_in(dir, &o, "-r", pcap, "--print", "none", "-q", "-m", "no-map.json", "--report", "",
 	       "--log", sub, NULL);
-	refused(&o, sub, "is a directory");
+	refused(&o, sub, "Is a directory");
 	out_free(&o);
 	rmdir(sub);
 	e2e_rmtree(dir);

@@ -350,7 +350,8 @@ Test(report, capture_beyond_max_keys_keeps_max_rows_and_folds_the_rest, .fini = 
 	e2e_argv_quiet_outputs(&a, dir);
 	e2e_argv_addf(&a, "--report-max-keys=%d", MAX);
 	run_sensor(&a, dir, NULL, &p, &err);
-	cr_assert_eq(p.status, 0, "%s\n%s", e2e_proc_str(&p), err);
+	/* Folding counts as a loss: exit 1, and the summary's lost line names the figure. */
+	cr_assert_eq(p.status, 1, "%s\n%s", e2e_proc_str(&p), err);
 	cr_assert_eq(e2e_count_lines_with(err, "report_max_keys (20 rows) reached"), 1, "%s", err);
 
 	struct keycount kc[KEYS + 1] = {0};
@@ -407,6 +408,9 @@ Test(report, capture_beyond_max_keys_keeps_max_rows_and_folds_the_rest, .fini = 
 	cr_assert_eq(other_rows, 1);
 	cr_assert_eq(folded_keys, KEYS - MAX);
 	cr_assert_eq(other_flows, folded_flows);
+	char figure[64];
+	snprintf(figure, sizeof(figure), "report flows folded %u", folded_flows);
+	cr_assert_eq(e2e_count_lines_with(err, figure), 1, "no \"%s\" in:\n%s", figure, err);
 	cr_log_info("%d keys, max %d: %u keys (%u flows) folded into (other)", KEYS, MAX,
 		    folded_keys, folded_flows);
 	json_decref(root);

@@ -644,7 +644,7 @@ uint64_t report_sink__save_failures(const void *self)
 static void rs_losses(const void *self, sink_loss_fn cb, void *ctx)
 {
 	const struct report_sink *s = self;
-	cb(ctx, &(struct sink_loss){.what = "flows folded into (other)", .count = s->rep->folded});
+	cb(ctx, &(struct sink_loss){.what = "flows folded", .count = s->rep->folded});
 	cb(ctx, &(struct sink_loss){.what = "flows missing from the breakdown",
 				    .count = s->missing,
 				    .err = s->missing ? ENOMEM : 0});

@@ -26,7 +26,7 @@ static bool trusted_owner(uid_t uid)
 static int kind_of(const struct stat *st, enum outpath_kind *kind, char *why)
 {
 	if (S_ISDIR(st->st_mode)) {
-		snprintf(why, OUTPATH_WHY_MAX, "is a directory");
+		snprintf(why, OUTPATH_WHY_MAX, "%s", strerror(EISDIR));
 		return -EISDIR;
 	}
 	*kind = S_ISREG(st->st_mode) ? OUTPATH_REGULAR : OUTPATH_THROUGH;
