@@ -681,7 +681,7 @@ Test(outpath, fifo_reader_gone_is_a_counted_loss_not_a_signal)
 	char *err = e2e_slurp(errp, NULL);
 	cr_assert_eq(p.signal, 0, "killed: %s\n%s", e2e_proc_str(&p), err);
 	cr_assert_eq(p.status, 1, "%s\n%s", e2e_proc_str(&p), err);
-	cr_assert_eq(e2e_count_lines_with(err, "Broken pipe"), 1, "%s", err);
+	cr_assert_eq(e2e_count_lines_with(err, "cannot write: Broken pipe"), 1, "%s", err);
 	free(err);
 	e2e_rmtree(dir);
 	free(errp);
