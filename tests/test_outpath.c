@@ -124,6 +124,10 @@ Test(outpath, report_to_a_character_device_stays_a_device)
 	       "--report", dev, NULL);
 	cr_assert_eq(o.p.status, 0, "%s\n%s", e2e_proc_str(&o.p), o.err);
 	assert_char_device(dev);
+	/* A report written through gets no JSON twin beside the device. */
+	char *twin = e2e_path(dir, "null-device.json");
+	cr_assert_not(exists(twin), "%s was created", twin);
+	free(twin);
 	out_free(&o);
 	e2e_rmtree(dir);
 	free(dev);

@@ -51,6 +51,11 @@ bool outpath__is_stdout(const char *path);
 int outpath__classify(const char *path, enum outpath_kind *kind, char **real,
 		      char why[OUTPATH_WHY_MAX]);
 
+/* Whether path is (or will be created as) a regular file, by outpath__classify. The report's
+ * JSON twin (path.json) exists only beside a regular report: a report written through to a
+ * device, a FIFO or "-" gets no twin (no /dev/null.json). */
+bool outpath__is_regular(const char *path);
+
 /* Open what outpath__classify returned for writing: STDOUT a close-on-exec duplicate of fd 1;
  * REGULAR O_WRONLY|O_CREAT|O_APPEND|O_NOFOLLOW|O_CLOEXEC, mode 0640 when created; THROUGH
  * O_WRONLY|O_CLOEXEC (blocking writes). The descriptor, or a negative errno. */

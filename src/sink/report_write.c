@@ -12,6 +12,7 @@
 
 #include "report_snap.h"
 #include "svcsensor/atomic_file.h"
+#include "svcsensor/outpath.h"
 #include "svcsensor/common.h"
 #include "svcsensor/json_out.h"
 #include "svcsensor/report.h"
@@ -335,8 +336,10 @@ int report_snap__save(struct report_snap *s, const char *path)
 	}
 	snprintf(jpath, n, "%s.json", path);
 	snap_sort(s); /* once, for both files */
+	/* The twin only beside a regular file (outpath.h): never /dev/null.json. */
+	bool twin = outpath__is_regular(path);
 	err = atomic_file__write(path, REPORT_FILE_MODE, write_text_cb, s);
-	jerr = atomic_file__write(jpath, REPORT_FILE_MODE, write_json_cb, s);
+	jerr = twin ? atomic_file__write(jpath, REPORT_FILE_MODE, write_json_cb, s) : 0;
 	free(jpath);
 	return err ? err : jerr;
 }

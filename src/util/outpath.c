@@ -192,6 +192,16 @@ static int check_one(const char *path, const char *what, bool replaces)
 	return err;
 }
 
+bool outpath__is_regular(const char *path)
+{
+	char why[OUTPATH_WHY_MAX], *real = NULL;
+	enum outpath_kind kind = OUTPATH_THROUGH;
+	int err = outpath__classify(path, &kind, &real, why);
+
+	free(real);
+	return !err && kind == OUTPATH_REGULAR;
+}
+
 int outpath__preflight(const struct svc_config *cfg, bool learn)
 {
 	char *twin = NULL;
@@ -202,7 +212,7 @@ int outpath__preflight(const struct svc_config *cfg, bool learn)
 	if (!err)
 		err = check_one(cfg->report_file, "report", true);
 	if (!err && cfg->report_file && *cfg->report_file &&
-	    !outpath__is_stdout(cfg->report_file)) {
+	    outpath__is_regular(cfg->report_file)) {
 		size_t n = strlen(cfg->report_file) + sizeof(".json");
 		if (!(twin = malloc(n)))
 			return -ENOMEM;
