@@ -47,7 +47,7 @@ for x in "$SVC" "$GEN" /usr/bin/time; do
 	[ -x "$x" ] || { echo "bench/flood.sh: $x missing (make all bench-bins)" >&2; exit 2; }
 done
 mkdir -p "$DIR"
-cleanup() { [ "${FLOOD_KEEP:-0}" = 1 ] || rm -f "$DIR"/{flood,clean}.pcap "$DIR"/flows*.csv; }
+cleanup() { [ "${FLOOD_KEEP:-0}" = 1 ] || rm -f "$DIR"/{flood,clean}.pcap "$DIR"/flows*.csv*; }
 trap cleanup EXIT
 
 GA=(--profile flood --flows "$FLOWS" --legit "$LEGIT" --legit-every "$EVERY" --seed "$SEED")
@@ -62,8 +62,11 @@ rm -f "$DIR/map.json"
 # run NAME ARGS...: one timed detect run; its stderr (summary + time -v) in DIR/NAME.err
 run() {
 	local name=$1; shift
-	rm -f "$DIR/$name".anomalies.log* "$DIR/$name".report*
-	/usr/bin/time -v "$SVC" -t "$T" -r "$DIR/flood.pcap" -m "$DIR/map.json" \
+	# The flow CSV appends across runs and rotates by size (flows_max_bytes): start it
+	# afresh and keep it whole in one file, since the legitimate flows' rows are read back.
+	rm -f "$DIR/$name".anomalies.log* "$DIR/$name".report* "$DIR/flows.$name.csv"*
+	printf '{"flows_max_bytes": 0}\n' >"$DIR/flood-config.json"
+	/usr/bin/time -v "$SVC" -c "$DIR/flood-config.json" -t "$T" -r "$DIR/flood.pcap" -m "$DIR/map.json" \
 		--max-flows "$MAXF" --print none --log "$DIR/$name.anomalies.log" \
 		-o "$DIR/flows.$name.csv" -q "${XARGS[@]}" "$@" >/dev/null 2>"$DIR/$name.err" || echo "  $name: exit $?"
 }
