@@ -8,9 +8,9 @@
  * it leaves in the config (accepted or not: a refused file keeps the keys before the bad one)
  * must be what the option table (src/options.c) allows for every key: integers in range,
  * choices from the list, non-empty strings and names, networks with a valid prefix, allow
- * rules with at least one member. The same file is then loaded again over that config (the
- * replace path of every list and string) and must give the same answer; config__validate and
- * a double config__free must not crash either. */
+ * rules with at least one member. An accepted file is then loaded again over that config (the
+ * replace path of every list and string) and must be accepted again; config__validate and a
+ * double config__free must not crash either. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -111,9 +111,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = config__load_text(&c, path, text, size);
 	CHECK(rc <= 0);
 	check_config(&c);
-	int again = config__load_text(&c, path, text, size);
-	CHECK(again == rc);
-	check_config(&c);
+	if (rc == 0) { /* most inputs are refused at the parse: reload the accepted ones only */
+		CHECK(config__load_text(&c, path, text, size) == 0);
+		check_config(&c);
+	}
 	(void)config__validate(&c);
 	config__free(&c);
 	config__free(&c);
