@@ -71,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(rc <= 0 || rc == STOP_VALUE);
 	CHECK((rc == STOP_VALUE) == (seen.stop_early && seen.rows == 2));
 	CHECK(st.rows == st.accepted + st.rejected);
-	CHECK(st.accepted == seen.rows);
+	/* rows that ended on the header's line (lone CRs) were all taken before fn stopped it */
+	CHECK(rc == STOP_VALUE ? st.accepted >= seen.rows : st.accepted == seen.rows);
 	return 0;
 }
