@@ -536,15 +536,21 @@ int config__load(struct svc_config *c, const char *path)
 {
 	char *text = NULL;
 	size_t len = 0;
+	int err = read_file(path, &text, &len);
+	if (err)
+		return err;
+	err = config__load_text(c, path, text, len);
+	free(text);
+	return err;
+}
+
+int config__load_text(struct svc_config *c, const char *path, const char *text, size_t len)
+{
 	json_error_t jerr;
 	json_t *root = NULL;
 	const char *key;
 	json_t *v;
-	int err;
-
-	err = read_file(path, &text, &len);
-	if (err)
-		return err;
+	int err = 0;
 
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
@@ -573,7 +579,6 @@ int config__load(struct svc_config *c, const char *path)
 	}
 cleanup:
 	json_decref(root);
-	free(text);
 	return err;
 }
 

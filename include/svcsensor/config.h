@@ -99,6 +99,10 @@ int config__defaults(struct svc_config *c);
  * bpf_filter is stored as NULL; user takes null (NULL) but refuses "". */
 int config__load(struct svc_config *c, const char *path);
 
+/* The same on the text of a config file already in memory (len bytes; no NUL needed); path
+ * only names it in messages. config__load reads the file whole and calls this. */
+int config__load_text(struct svc_config *c, const char *path, const char *text, size_t len);
+
 /* Check every key's range again (a caller may have set fields directly) and the constraints
  * between keys (timeouts, ring geometry), after flags were applied. Prints one line
  * ("svcsensor: config: KEY: reason") and returns -EINVAL on the first problem. */

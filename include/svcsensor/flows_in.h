@@ -21,6 +21,7 @@
 #define SVCSENSOR_FLOWS_IN_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "svcsensor/flow.h"
 
@@ -57,6 +58,9 @@ int flows_in__read(const char *path, flows_in_fn fn, void *ctx, struct flows_in_
  * flows_in__close frees everything (NULL ok). One thread at a time. */
 struct flows_in;
 int flows_in__open(const char *path, struct flows_in **out);
+/* flows_in__open on a stream already open (path only names it in messages): r owns f from
+ * then on, and f is closed on failure too. */
+int flows_in__open_stream(FILE *f, const char *path, struct flows_in **out);
 int flows_in__rows(struct flows_in *r, flows_in_fn fn, void *ctx);
 const struct flows_in_stats *flows_in__stats(const struct flows_in *r);
 void flows_in__close(struct flows_in *r);

@@ -567,21 +567,28 @@ static int stash_row(void *ctx, const struct flow_record *rec)
 
 int flows_in__open(const char *path, struct flows_in **out)
 {
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		int rc = -errno;
+		svc_err("%s: cannot open flow CSV: %s", path, strerror(errno));
+		return rc;
+	}
+	return flows_in__open_stream(f, path, out);
+}
+
+int flows_in__open_stream(FILE *f, const char *path, struct flows_in **out)
+{
 	int rc = 0;
 	struct flows_in *r = calloc(1, sizeof(*r));
 	if (!r) {
 		svc_err("%s: out of memory", path);
+		fclose(f);
 		return -ENOMEM;
 	}
 	r->path = path;
+	r->f = f;
 	for (int c = 0; c < COL__COUNT; c++)
 		r->field_of[c] = -1;
-	r->f = fopen(path, "r");
-	if (!r->f) {
-		rc = -errno;
-		svc_err("%s: cannot open flow CSV: %s", path, strerror(errno));
-		goto cleanup;
-	}
 	r->parser = csv_init(&r->p, parser_opts) == 0;
 	if (!r->parser) {
 		svc_err("%s: out of memory", path);
