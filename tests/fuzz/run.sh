@@ -64,7 +64,7 @@ PCAP_FLAGS=$(pkg-config --cflags --libs libpcap 2>/dev/null || echo -lpcap)
 	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-Iinclude $(pkg-config --cflags liburcu yajl) tests/fuzz/fuzz_map.c \
 	src/map/store.c src/map/index.c src/map/file.c src/common.c src/flow/flow.c \
-	src/util/hash.c src/util/utf8.c src/util/json_out.c src/util/atomic_file.c \
+	src/util/hash.c src/util/utf8.c src/util/json_out.c src/util/atomic_file.c src/util/outpath.c \
 	$(pkg-config --libs liburcu yajl) \
 	-o "$OUT/fuzz_map"
 # shellcheck disable=SC2086,SC2046
