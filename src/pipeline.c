@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "svcsensor/atomic_file.h"
 #include "svcsensor/common.h"
 #include "svcsensor/consumer.h"
 #include "svcsensor/detector.h"
@@ -20,6 +21,9 @@
 #include "svcsensor/outpath.h"
 #include "svcsensor/privdrop.h"
 #include "svcsensor/worker.h"
+
+/* Age after which a save's temporary file is taken for a leftover (atomic_file__sweep). */
+#define LEFTOVER_AGE_S 60
 
 /* Everything one run holds; set-up fills it in order, the cleanup empties it backwards. */
 struct run {
@@ -173,6 +177,15 @@ static int init_workers(void *arg)
 	return rc;
 }
 
+/* Temporaries of the saves a killed run left (atomic_file.h): the files this run saves. */
+static void sweep_leftovers(const struct svc_config *cfg, bool learn)
+{
+	if (learn && cfg->map_file && *cfg->map_file && outpath__is_regular(cfg->map_file))
+		atomic_file__sweep(cfg->map_file, LEFTOVER_AGE_S);
+	if (cfg->report_file && *cfg->report_file && outpath__is_regular(cfg->report_file))
+		atomic_file__sweep(cfg->report_file, LEFTOVER_AGE_S); /* and its .json twin */
+}
+
 static int set_up(struct run *r)
 {
 	const struct pipeline_opts *o = r->o;
@@ -191,6 +204,7 @@ static int set_up(struct run *r)
 	int rc = outpath__preflight(cfg, o->learn);
 	if (rc)
 		return rc;
+	sweep_leftovers(cfg, o->learn);
 	rc = input__open(&a, &r->in);
 	if (rc)
 		return rc;

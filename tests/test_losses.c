@@ -561,6 +561,60 @@ Test(losses, kill9_during_map_saves)
 	free(fifo);
 }
 
+/* A leftover temporary file of a killed save, stamped `age_s` seconds ago. */
+static char *leftover(const char *name, unsigned age_s)
+{
+	char *path = e2e_path(tdir, name);
+	struct timespec t[2];
+	cr_assert_eq(e2e_write(path, "{\"half a map"), 0);
+	clock_gettime(CLOCK_REALTIME, &t[0]);
+	t[0].tv_sec -= (time_t)age_s;
+	t[1] = t[0];
+	cr_assert_eq(utimensat(AT_FDCWD, path, t, 0), 0, "%s", strerror(errno));
+	return path;
+}
+
+/* Was: every kill -9 mid-save (kill9_during_map_saves) left its ".m.json.tmp.XXXXXX" behind
+ * for good. A run removes the idle ones of the files it saves, and only those. */
+Test(losses, leftovers_of_a_killed_save_are_removed_at_start)
+{
+	char *map = e2e_path(tdir, "m.json"), *report = e2e_path(tdir, "r.txt");
+	char *old_map = leftover(".m.json.tmp.Ab12Cd", 3600);
+	char *old_twin = leftover(".r.txt.json.tmp.Xy34Zw", 600);
+	char *fresh = leftover(".m.json.tmp.Fr56Sh", 0);	/* a save in progress */
+	char *other = leftover(".other.json.tmp.Ot78Hr", 3600); /* not a file of this run */
+	char *cap = e2e_abspath(BASELINE);
+	struct e2e_argv a;
+	struct e2e_proc p;
+
+	argv_start(&a);
+	e2e_argv_add(&a, "--learn");
+	e2e_argv_addf(&a, "--read=%s", cap);
+	e2e_argv_addf(&a, "--map=%s", map);
+	e2e_argv_addf(&a, "--report=%s", report);
+	e2e_argv_add(&a, "--print=none");
+	e2e_argv_add(&a, "-q");
+	char *err = run(&a, "sweep", &p);
+	cr_assert_eq(p.status, 0, "%s\n%s", e2e_proc_str(&p), err);
+	cr_assert_neq(access(old_map, F_OK), 0, "%s is still there:\n%s", old_map, err);
+	cr_assert_neq(access(old_twin, F_OK), 0, "%s is still there:\n%s", old_twin, err);
+	cr_assert_eq(access(fresh, F_OK), 0, "a fresh temporary (a save in progress) was removed");
+	cr_assert_eq(access(other, F_OK), 0, "another file's temporary was removed");
+	cr_assert_eq(e2e_count_lines_with(err, "left by an interrupted save"), 2, "%s", err);
+	struct svcmap *m = svcmap__load(map, NULL);
+	cr_assert_not_null(m, "the run's own map is not whole");
+	svcmap__free(m);
+	e2e_argv_free(&a);
+	free(err);
+	free(cap);
+	free(map);
+	free(report);
+	free(old_map);
+	free(old_twin);
+	free(fresh);
+	free(other);
+}
+
 /* Standard output on a device that takes nothing (/dev/full: ENOSPC): every console line is
  * lost, and the summary's figure is the flows printed (print all: every flow judged). */
 Test(losses, console_lines_lost_are_counted)

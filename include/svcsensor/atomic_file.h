@@ -36,4 +36,12 @@ typedef int (*atomic_file_fill)(FILE *f, const void *ctx);
 
 int atomic_file__write(const char *path, mode_t mode, atomic_file_fill fill, const void *ctx);
 
+/* A process killed mid-save (kill -9, power cut) leaves its temporary file behind; the
+ * previous file is whole, the temporary is garbage. Remove, in path's directory, the
+ * temporaries of path and of names that extend it (path.json): ".NAME*.tmp.XXXXXX", regular
+ * files owned by the effective uid and not modified for min_age_s seconds (a save in progress
+ * keeps writing its own). One warning line when any was removed; returns how many. Called
+ * once at start for the files a run saves (src/pipeline.c). */
+unsigned atomic_file__sweep(const char *path, unsigned min_age_s);
+
 #endif

@@ -2,12 +2,14 @@
  * for a device, FIFO or "-", write through (see atomic_file.h). */
 #include "svcsensor/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "svcsensor/common.h"
@@ -160,4 +162,46 @@ int atomic_file__write(const char *path, mode_t mode, atomic_file_fill fill, con
 		err = write_through(path, real, kind, fill, ctx);
 	free(real);
 	return err;
+}
+
+/* A leftover of ours: ".BASE" + anything + ".tmp." + the six characters mkostemp chose. */
+static bool is_leftover(const char *name, const char *base)
+{
+	size_t n = strlen(name), b = strlen(base);
+	return name[0] == '.' && n >= 1 + b + sizeof(".tmp.XXXXXX") - 1 &&
+	       strncmp(name + 1, base, b) == 0 && strncmp(name + n - 11, ".tmp.", 5) == 0;
+}
+
+unsigned atomic_file__sweep(const char *path, unsigned min_age_s)
+{
+	char *dir = NULL, *tmp = NULL;
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	unsigned removed = 0;
+	DIR *d;
+
+	if (!*base || names_for(path, &dir, &tmp) != 0 || !(d = opendir(dir))) {
+		free(dir);
+		free(tmp);
+		return 0;
+	}
+	time_t now = time(NULL);
+	for (struct dirent *e; (e = readdir(d));) {
+		struct stat st;
+		if (!is_leftover(e->d_name, base) ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		/* Ours (same owner), a plain file, and idle: a save in progress keeps writing it. */
+		if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+		    now - st.st_mtime < (time_t)min_age_s)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (removed)
+		svc_warn("%s: removed %u temporary file%s left by an interrupted save", path,
+			 removed, removed == 1 ? "" : "s");
+	free(dir);
+	free(tmp);
+	return removed;
 }
