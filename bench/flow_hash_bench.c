@@ -31,20 +31,13 @@
 
 #include "svcsensor/flow_table.h"
 
-/* ---- the old (unseeded) flow key hash, as flow_hash.h defined it ---- */
-
-static inline uint64_t old_fold(const uint8_t a[16])
-{
-	uint64_t lo, hi;
-	memcpy(&lo, a, 8);
-	memcpy(&hi, a + 8, 8);
-	return flow__mix64(lo ^ flow__mix64(hi));
-}
+/* ---- the old (unseeded) flow key hash, as flow_hash.h defined it (its address fold,
+ * flow__addr_fold, is still there: the steering hash uses it) ---- */
 
 static inline uint64_t old_hash(const struct flow_key *k)
 {
-	uint64_t a = old_fold(k->src) ^ ((uint64_t)k->sport << 32);
-	uint64_t b = old_fold(k->dst) ^ ((uint64_t)k->dport << 32);
+	uint64_t a = flow__addr_fold(k->src) ^ ((uint64_t)k->sport << 32);
+	uint64_t b = flow__addr_fold(k->dst) ^ ((uint64_t)k->dport << 32);
 	uint64_t rest = ((uint64_t)k->vlan << 16) | ((uint64_t)k->proto << 8) | k->ipver;
 	return flow__mix64((a + b) ^ flow__mix64(a ^ b) ^ flow__mix64(rest));
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "netns.h"
+#include "test_util.h"
 #include "svcsensor/afpacket.h"
 #include "svcsensor/decode.h"
 #include "svcsensor/fanout_ebpf.h"
@@ -107,14 +108,6 @@ static const char *errcap_end(struct errcap *c)
 	c->text[n] = '\0';
 	fclose(c->tmp);
 	return c->text;
-}
-
-static unsigned count_lines(const char *s)
-{
-	unsigned n = 0;
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
 }
 
 /* ------------------------------------------------------------ crafted traffic */
@@ -1236,21 +1229,19 @@ Test(live, svcsensor_two_workers_fanout_ebpf)
 	sensor_end_to_end("ebpf");
 }
 
-/* The interface the sensor captures on is removed: the run ends by itself within seconds,
- * with one line naming the interface and the error, and exit status 1 (not 0: its capture
- * did not run to the end it was asked for). */
-Test(live, svcsensor_interface_removed_one_line_status_1)
+/* svcsensor -i vb -t 2 (fanout hash) started in the namespace, in a fresh directory
+ * /tmp/svcs-PID-TAG-XXXXXX (dir, 64 bytes) with stdout and stderr in dir/sensor.out (out, 96
+ * bytes); returns once its two rings are open. */
+static pid_t spawn_on_vb(const char *tag, char *dir, char *out)
 {
 	const char *bin = sensor_bin_with_live_capture();
-	const char *del[] = {"ip", "link", "del", "vb", NULL};
-	char dir[64], out[96], why[256];
 	int status = 0, err;
 	uint64_t t;
 	pid_t pid;
 
-	snprintf(dir, sizeof(dir), "/tmp/svcs-%d-removed-XXXXXX", (int)getpid());
+	snprintf(dir, 64, "/tmp/svcs-%d-%s-XXXXXX", (int)getpid(), tag);
 	cr_assert_not_null(mkdtemp(dir));
-	snprintf(out, sizeof(out), "%s/sensor.out", dir);
+	snprintf(out, 96, "%s/sensor.out", dir);
 	const char *argv[] = {bin,     "-i",	"vb",	       "-t",	  "2",	  "--fanout",
 			      "hash",  "--map", "no-map.json", "--print", "none", "--report",
 			      "r.txt", "--log", "a.log",       NULL};
@@ -1259,20 +1250,25 @@ Test(live, svcsensor_interface_removed_one_line_status_1)
 	for (t = now_ms(); netns__packet_sockets_on(ns.vb_index) < 2; usleep(10000))
 		cr_assert(waitpid(pid, &status, WNOHANG) != pid && now_ms() - t < 5000,
 			  "svcsensor -i vb did not open its rings");
+	return pid;
+}
+
+/* The interface the sensor captures on is removed: the run ends by itself within seconds,
+ * with one line naming the interface and the error, and exit status 1 (not 0: its capture
+ * did not run to the end it was asked for). */
+Test(live, svcsensor_interface_removed_one_line_status_1)
+{
+	const char *del[] = {"ip", "link", "del", "vb", NULL};
+	char dir[64], out[96], why[256];
+	int status = 0, err;
+	pid_t pid = spawn_on_vb("removed", dir, out);
+
 	cr_assert_eq(netns__run(del, why, sizeof(why)), 0, "%s", why);
 	/* A liveness bound, not a timing claim: the old code never ended by itself. */
 	err = netns__wait(&ns, pid, 10000, &status);
-	char *text = NULL;
-	FILE *f = fopen(out, "r");
-	size_t len = 0;
-	if (f) {
-		text = calloc(1, 65536);
-		len = text ? fread(text, 1, 65535, f) : 0;
-		fclose(f);
-	}
+	char *text = read_all(out);
 	netns__remove_dir(dir);
 	cr_assert_not_null(text, "no output");
-	(void)len;
 	cr_assert_eq(err, 0, "svcsensor still ran 10 s after its interface was removed:\n%s", text);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "exit status %d, expected 1:\n%s",
 		  status, text);
@@ -1294,25 +1290,13 @@ Test(live, svcsensor_interface_removed_one_line_status_1)
  * interface, capture goes on, the exit summary counts both downs, exit status 0. */
 Test(live, svcsensor_link_down_warned_once_counted)
 {
-	const char *bin = sensor_bin_with_live_capture();
 	const char *down[] = {"ip", "link", "set", "vb", "down", NULL};
 	const char *up[] = {"ip", "link", "set", "vb", "up", NULL};
 	char dir[64], out[96], why[256];
 	int status = 0, err;
 	uint64_t t;
-	pid_t pid;
+	pid_t pid = spawn_on_vb("down", dir, out);
 
-	snprintf(dir, sizeof(dir), "/tmp/svcs-%d-down-XXXXXX", (int)getpid());
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(out, sizeof(out), "%s/sensor.out", dir);
-	const char *argv[] = {bin,     "-i",	"vb",	       "-t",	  "2",	  "--fanout",
-			      "hash",  "--map", "no-map.json", "--print", "none", "--report",
-			      "r.txt", "--log", "a.log",       NULL};
-	err = netns__spawn(&ns, argv, out, dir, &pid);
-	cr_assert_eq(err, 0, "%s: %s", bin, strerror(-err));
-	for (t = now_ms(); netns__packet_sockets_on(ns.vb_index) < 2; usleep(10000))
-		cr_assert(waitpid(pid, &status, WNOHANG) != pid && now_ms() - t < 5000,
-			  "svcsensor -i vb did not open its rings");
 	/* First down: wait for its warning (a liveness bound), then up again. */
 	cr_assert_eq(netns__run(down, why, sizeof(why)), 0, "%s", why);
 	bool warned = false;
@@ -1333,13 +1317,9 @@ Test(live, svcsensor_link_down_warned_once_counted)
 	cr_assert_eq(waitpid(pid, &status, WNOHANG), 0, "svcsensor ended on a link down");
 	kill(pid, SIGINT);
 	err = netns__wait(&ns, pid, 10000, &status);
-	char text[16384] = "";
-	FILE *f = fopen(out, "r");
-	if (f) {
-		text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
-		fclose(f);
-	}
+	char *text = read_all(out);
 	netns__remove_dir(dir);
+	cr_assert_not_null(text, "no output");
 	cr_assert_eq(err, 0, "svcsensor did not end after SIGINT:\n%s", text);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d:\n%s", status,
 		  text);
@@ -1350,4 +1330,5 @@ Test(live, svcsensor_link_down_warned_once_counted)
 	cr_assert_eq(n, 1, "one warning for the group expected:\n%s", text);
 	cr_assert(strstr(text, "svcsensor: warning: vb: the link went down 2 times"),
 		  "the summary counts both downs:\n%s", text);
+	free(text);
 }
